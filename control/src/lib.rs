@@ -1,0 +1,4 @@
+//! srtpgate control plane: configuration and, as the project grows, SDP, SIP, the ng
+//! protocol and the call model. Protocol logic here is sans-IO; the daemon owns the I/O.
+
+pub mod config;
