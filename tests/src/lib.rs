@@ -1,1 +1,3 @@
 //! Helpers for end-to-end tests: free ports, process supervision, peers.
+
+pub mod libsrtp;
