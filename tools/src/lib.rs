@@ -1,1 +1,6 @@
 //! Shared code of the operator and agency tools.
+
+pub mod link;
+pub mod pcap;
+pub mod srtp_pcap;
+pub mod udp;
