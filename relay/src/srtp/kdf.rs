@@ -41,6 +41,9 @@ pub(crate) struct SessionKeys {
     pub(crate) auth: Option<HmacSha1>,
 }
 
+// One per session and direction, never per packet; boxing the f8 keys would only add an
+// indirection on the fast path.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SessionCipher {
     Null,
     Cm(AesKey),
@@ -74,14 +77,36 @@ impl SessionKeys {
         let mut ke = zeroize::Zeroizing::new([0u8; 32]);
         let ke = &mut ke[..suite.key_len()];
         derive(master, le, r, ke)?;
-        let mut salt = [0u8; 14];
+        let mut salt = zeroize::Zeroizing::new([0u8; 14]);
         derive(master, ls, r, &mut salt[..suite.salt_len()])?;
-        let auth = if suite.auth_key_len() > 0 {
-            let mut ka = zeroize::Zeroizing::new([0u8; 20]);
-            derive(master, la, r, &mut ka[..])?;
-            Some(HmacSha1::new(&ka[..]))
-        } else {
+        let mut ka = zeroize::Zeroizing::new([0u8; 20]);
+        let ka = &mut ka[..suite.auth_key_len()];
+        derive(master, la, r, ka)?;
+        Self::from_parts(suite, ke, &salt[..suite.salt_len()], ka)
+    }
+
+    /// Session keys from their raw bytes: encryption key, salt (`suite.salt_len()` bytes)
+    /// and HMAC key (empty for AEAD suites).
+    pub(crate) fn from_parts(
+        suite: Suite,
+        ke: &[u8],
+        salt_in: &[u8],
+        ka: &[u8],
+    ) -> Result<Self, Error> {
+        if ke.len() != suite.key_len()
+            || salt_in.len() != suite.salt_len()
+            || ka.len() != suite.auth_key_len()
+        {
+            return Err(Error::InvalidPolicy(
+                "session key lengths do not match the suite",
+            ));
+        }
+        let mut salt = [0u8; 14];
+        salt[..salt_in.len()].copy_from_slice(salt_in);
+        let auth = if ka.is_empty() {
             None
+        } else {
+            Some(HmacSha1::new(ka))
         };
         let cipher = match suite.cipher() {
             CipherKind::Null => SessionCipher::Null,

@@ -26,6 +26,8 @@ mod replay;
 mod rtcp;
 mod rtp;
 mod suite;
+#[doc(hidden)]
+pub mod test_hooks;
 
 pub use context::{Policy, SrtpContext, DEFAULT_MAX_STREAMS, MAX_SRTCP_TRAILER, MAX_SRTP_TRAILER};
 pub use error::Error;
