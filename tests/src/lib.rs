@@ -1,3 +1,4 @@
 //! Helpers for end-to-end tests: free ports, process supervision, peers.
 
 pub mod libsrtp;
+pub mod packets;
