@@ -39,7 +39,7 @@ pub const MAX_RECORD: u32 = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error("file is shorter than the 24-byte pcap file header")]
     TruncatedFileHeader,
     #[error("not a pcap file (magic number {0:#010x})")]
@@ -58,6 +58,12 @@ pub enum PcapError {
         caplen: u32,
         snaplen: u32,
     },
+}
+
+impl From<io::Error> for PcapError {
+    fn from(e: io::Error) -> Self {
+        PcapError::Io(e)
+    }
 }
 
 /// The file header of a classic pcap file.

@@ -54,10 +54,10 @@ impl KeySet {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                MasterKey::from_inline(suite, p.as_ref().trim()).map_err(|source| {
+                MasterKey::from_inline(suite, p.as_ref().trim()).map_err(|reason| {
                     ConfigError::Key {
                         index: i + 1,
-                        source,
+                        reason,
                     }
                 })
             })
@@ -131,12 +131,12 @@ pub enum ConfigError {
     BadAddress(String),
     #[error(transparent)]
     Suite(#[from] UnknownSuite),
-    #[error("key {index}: {source}")]
-    Key { index: usize, source: InlineError },
-    #[error("SRTP policy {what}: {source}")]
+    #[error("key {index}: {reason}")]
+    Key { index: usize, reason: InlineError },
+    #[error("SRTP policy {what}: {reason}")]
     Policy {
         what: String,
-        source: relay::srtp::Error,
+        reason: relay::srtp::Error,
     },
 }
 
@@ -245,7 +245,7 @@ impl Rewriter {
         let check = |what: String, keys: &KeySet| {
             context(keys, &config.params)
                 .map(drop)
-                .map_err(|source| ConfigError::Policy { what, source })
+                .map_err(|reason| ConfigError::Policy { what, reason })
         };
         if let Some(k) = &config.default_keys {
             check("for --key".into(), k)?;

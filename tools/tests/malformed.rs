@@ -171,7 +171,7 @@ fn the_binary_reports_errors_cleanly() {
     let suite = Suite::AesCm128HmacSha1_80;
     let key = inline_key(suite, 1, None);
     let exe = env!("CARGO_BIN_EXE_srtp-pcap");
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let mut cases: Vec<(Vec<String>, &str)> = vec![
         (
             vec![
                 "decrypt".into(),
@@ -243,6 +243,20 @@ fn the_binary_reports_errors_cleanly() {
             "power of two",
         ),
     ];
+    cases.push((
+        vec![
+            "decrypt".into(),
+            "--in".into(),
+            bad.display().to_string(),
+            "--out".into(),
+            bad.display().to_string(),
+            "--suite".into(),
+            suite.to_string(),
+            "--key".into(),
+            key.clone(),
+        ],
+        "same file",
+    ));
     let b64 = key.trim_start_matches("inline:");
     for (args, want) in cases {
         let o = Command::new(exe).args(&args).output().unwrap();

@@ -148,6 +148,11 @@ fn main() -> ExitCode {
 
 fn execute(mode: Mode, o: &Opts) -> anyhow::Result<()> {
     let config = config(mode, o)?;
+    if let (Ok(i), Ok(out)) = (o.input.canonicalize(), o.output.canonicalize()) {
+        if i == out {
+            bail!("--in and --out name the same file; it would be overwritten while read");
+        }
+    }
     let input: Box<dyn Read> = if o.input.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
