@@ -26,10 +26,13 @@ fn icount_unprotect(ctx: &mut SrtpContext, bufs: &mut [Vec<u8>], lens: &[usize])
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let suite: Suite = args.next().map_or(Ok(Suite::AesCm128HmacSha1_80), |s| s.parse()).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(2)
-    });
+    let suite: Suite = args
+        .next()
+        .map_or(Ok(Suite::AesCm128HmacSha1_80), |s| s.parse())
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(2)
+        });
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let key: Vec<u8> = (0..suite.key_len() as u8).collect();
     let salt: Vec<u8> = (0..suite.salt_len() as u8).map(|b| b ^ 0x5a).collect();

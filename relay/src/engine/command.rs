@@ -68,7 +68,7 @@ impl std::fmt::Debug for Command {
 pub enum Reply {
     Done,
     Flow {
-        counters: FlowCounters,
+        counters: Box<FlowCounters>,
         peer: Option<Peer>,
     },
     /// The port is not attached to this worker.

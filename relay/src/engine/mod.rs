@@ -332,7 +332,7 @@ impl Engine {
     /// A flow's counters and its port's peer.
     pub fn query(&self, local: LocalPort) -> Result<(FlowCounters, Option<Peer>), EngineError> {
         match self.command(local, Command::Query(local))? {
-            Reply::Flow { counters, peer } => Ok((counters, peer)),
+            Reply::Flow { counters, peer } => Ok((*counters, peer)),
             r => Err(EngineError::Refused(r)),
         }
     }

@@ -339,7 +339,7 @@ impl Worker {
             Command::Query(local) => match self.table.get(local) {
                 Some(p) => match &p.flow {
                     Some(f) => Reply::Flow {
-                        counters: f.snapshot(),
+                        counters: Box::new(f.snapshot()),
                         peer: p.peer,
                     },
                     None => Reply::NoSuchFlow,
