@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Fuzzes the SRTP/SRTCP receive path (relay/fuzz: targets `unprotect` and `unprotect_rtcp`)
+# for a bounded time per target: tools/fuzz.sh [SECONDS]  (default 30).
+# Installs cargo-fuzz only when it is missing. Exits non-zero when a target crashes (or
+# fails to build); the crashing input is kept under relay/fuzz/artifacts/<target>/.
+#
+# cargo-fuzz needs nightly-only rustc flags (-Zsanitizer=address, ...). The toolchain
+# here is stable, so RUSTC_BOOTSTRAP=1 unlocks them; libFuzzer itself is built from
+# source by the libfuzzer-sys crate and needs a C++ compiler.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-30}"
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+  echo "usage: $0 [SECONDS]  (a positive whole number of seconds per target)" >&2
+  exit 2
+fi
+targets=(unprotect unprotect_rtcp)
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
+fi
+if ! command -v c++ >/dev/null 2>&1; then
+  echo "fuzz.sh: no C++ compiler (c++) found; libFuzzer needs one (apt-get install g++)" >&2
+  exit 1
+fi
+
+export RUSTC_BOOTSTRAP=1
+cd relay/fuzz
+
+# Build first, so that the time limits below bound fuzzing only.
+for t in "${targets[@]}"; do
+  cargo fuzz build "$t"
+done
+
+status=0
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  echo "==> fuzzing $t for ${seconds}s"
+  # -max_total_time bounds libFuzzer; the outer timeout is a guard against a hang.
+  if ! timeout "$((seconds + 120))" cargo fuzz run "$t" "corpus/$t" -- \
+    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="artifacts/$t/" -print_final_stats=1 2>"artifacts/$t/log.txt"; then
+    echo "fuzz.sh: $t FAILED; last lines of relay/fuzz/artifacts/$t/log.txt:" >&2
+    tail -n 40 "artifacts/$t/log.txt" >&2
+    status=1
+  else
+    grep -E '^stat::number_of_executed_units|^Done' "artifacts/$t/log.txt" || true
+  fi
+done
+exit "$status"
