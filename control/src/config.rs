@@ -1,28 +1,130 @@
-//! Daemon configuration with built-in defaults, so that `srtpgate` runs with no file.
+//! Daemon configuration: built-in defaults (so `srtpgate` runs with no file), a TOML file,
+//! and command-line overrides applied on top by the binary.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
 
-/// Everything the daemon needs to start. Every field has a default that keeps the
-/// daemon on loopback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use relay::engine::{Backend, EngineConfig, Interface};
+use serde::Deserialize;
+
+/// Everything the daemon needs to start. Every field has a default that keeps the daemon
+/// on loopback.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
-    /// Address of the ng control socket (UDP).
-    pub ng_listen: SocketAddr,
-    /// Address media ports are bound on.
-    pub media_interface: IpAddr,
-    /// First media port (inclusive).
+    pub ng: NgConfig,
+    pub media: MediaConfig,
+    pub metrics: MetricsConfig,
+    pub daemon: DaemonConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NgConfig {
+    /// UDP address of the ng control protocol.
+    pub listen: SocketAddr,
+    /// Most calls at once; further offers are answered `load limit`.
+    pub max_calls: usize,
+    /// Seconds a deleted call keeps its media when the request gives no `delete-delay`.
+    pub delete_delay: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MediaConfig {
+    /// Addresses media ports are bound on; the first is the default.
+    pub interfaces: Vec<InterfaceConfig>,
     pub port_min: u16,
-    /// Last media port (inclusive).
     pub port_max: u16,
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Pin each worker to a core.
+    pub pin: bool,
+    /// `batch` (epoll + recvmmsg/sendmmsg) or `uring`.
+    pub backend: String,
+    /// Seconds without packets before a call's media is considered dead.
+    pub idle_timeout: u64,
+    /// Drop packets from sources other than the latched one.
+    pub strict_source: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct InterfaceConfig {
+    pub name: String,
+    pub bind: IpAddr,
+    /// Address written into SDP when it differs from `bind` (NAT).
+    #[serde(default)]
+    pub advertise: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsConfig {
+    /// Prometheus metrics over HTTP (`GET /metrics`); `None` turns them off.
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DaemonConfig {
+    /// Seconds media keeps flowing after SIGTERM while new offers are refused.
+    pub drain_grace: u64,
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+impl Default for NgConfig {
+    fn default() -> Self {
+        NgConfig {
+            listen: SocketAddr::new(LOOPBACK, 2223),
+            max_calls: 10_000,
+            delete_delay: 0,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            interfaces: vec![InterfaceConfig {
+                name: "default".into(),
+                bind: LOOPBACK,
+                advertise: None,
+            }],
+            port_min: 30000,
+            port_max: 39999,
+            workers: 0,
+            pin: true,
+            backend: "batch".into(),
+            idle_timeout: 60,
+            strict_source: false,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: Some(SocketAddr::new(LOOPBACK, 9103)),
+        }
+    }
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig { drain_grace: 5 }
+    }
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            ng_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223),
-            media_interface: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port_min: 30000,
-            port_max: 39999,
+            ng: NgConfig::default(),
+            media: MediaConfig::default(),
+            metrics: MetricsConfig::default(),
+            daemon: DaemonConfig::default(),
         }
     }
 }
@@ -30,23 +132,85 @@ impl Default for Config {
 /// A configuration that cannot be used, with the reason.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    #[error("reading {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("{0}")]
+    Parse(String),
     #[error("port range {min}-{max} is empty or inverted")]
     EmptyPortRange { min: u16, max: u16 },
     #[error("port range {min}-{max} holds fewer than two ports; media needs RTP/RTCP pairs")]
     PortRangeTooSmall { min: u16, max: u16 },
+    #[error("at least one media interface is needed")]
+    NoInterface,
+    #[error("media interface names must be unique: {0:?} repeats")]
+    DuplicateInterface(String),
+    #[error("unknown media backend {0:?} (batch or uring)")]
+    Backend(String),
 }
 
 impl Config {
+    /// Reads a TOML file; keys not given keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_toml(&text)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+    }
+
     /// Checks the invariants a running daemon relies on.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let (min, max) = (self.port_min, self.port_max);
-        if min > max {
+        let (min, max) = (self.media.port_min, self.media.port_max);
+        if min > max || min == 0 {
             return Err(ConfigError::EmptyPortRange { min, max });
         }
         if max - min < 1 {
             return Err(ConfigError::PortRangeTooSmall { min, max });
         }
+        if self.media.interfaces.is_empty() {
+            return Err(ConfigError::NoInterface);
+        }
+        for (i, a) in self.media.interfaces.iter().enumerate() {
+            if self.media.interfaces[..i].iter().any(|b| b.name == a.name) {
+                return Err(ConfigError::DuplicateInterface(a.name.clone()));
+            }
+        }
+        self.backend()?;
         Ok(())
+    }
+
+    pub fn backend(&self) -> Result<Backend, ConfigError> {
+        self.media
+            .backend
+            .parse()
+            .map_err(|_| ConfigError::Backend(self.media.backend.clone()))
+    }
+
+    /// The engine configuration this daemon configuration implies.
+    pub fn engine(&self) -> Result<EngineConfig, ConfigError> {
+        Ok(EngineConfig {
+            workers: self.media.workers,
+            pin: self.media.pin,
+            interfaces: self
+                .media
+                .interfaces
+                .iter()
+                .map(|i| Interface {
+                    name: i.name.clone(),
+                    bind: i.bind,
+                    advertise: i.advertise,
+                })
+                .collect(),
+            port_min: self.media.port_min,
+            port_max: self.media.port_max,
+            backend: self.backend()?,
+            idle_timeout: Duration::from_secs(self.media.idle_timeout.max(1)),
+            ..EngineConfig::default()
+        })
     }
 }
 
@@ -57,19 +221,49 @@ mod tests {
     #[test]
     fn defaults_are_loopback_and_valid() {
         let c = Config::default();
-        assert!(c.ng_listen.ip().is_loopback());
-        assert!(c.media_interface.is_loopback());
-        assert_eq!(c.ng_listen.port(), 2223);
+        assert!(c.ng.listen.ip().is_loopback());
+        assert!(c.media.interfaces[0].bind.is_loopback());
+        assert_eq!(c.ng.listen.port(), 2223);
+        c.validate().unwrap();
+        assert_eq!(c.engine().unwrap().port_min, 30000);
+    }
+
+    #[test]
+    fn toml_overrides_only_what_it_names() {
+        let c = Config::from_toml(
+            r#"
+            [ng]
+            listen = "127.0.0.1:22222"
+            [media]
+            port-min = 40000
+            port-max = 40999
+            interfaces = [{ name = "pub", bind = "127.0.0.1", advertise = "192.0.2.10" }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.ng.listen.port(), 22222);
+        assert_eq!(c.media.port_min, 40000);
+        assert_eq!(
+            c.media.interfaces[0].advertise,
+            Some("192.0.2.10".parse().unwrap())
+        );
+        assert_eq!(c.metrics, MetricsConfig::default());
         c.validate().unwrap();
     }
 
     #[test]
-    fn inverted_range_is_rejected() {
-        let c = Config {
-            port_min: 40000,
-            port_max: 30000,
-            ..Config::default()
-        };
+    fn bad_configurations_are_explained() {
+        assert!(matches!(
+            Config::from_toml("[media]\nport-min = 'x'"),
+            Err(ConfigError::Parse(_))
+        ));
+        assert!(matches!(
+            Config::from_toml("[nope]\n"),
+            Err(ConfigError::Parse(_))
+        ));
+        let mut c = Config::default();
+        c.media.port_min = 40000;
+        c.media.port_max = 30000;
         assert_eq!(
             c.validate(),
             Err(ConfigError::EmptyPortRange {
@@ -77,11 +271,7 @@ mod tests {
                 max: 30000
             })
         );
-        let c = Config {
-            port_min: 40000,
-            port_max: 40000,
-            ..Config::default()
-        };
+        c.media.port_max = 40000;
         assert_eq!(
             c.validate(),
             Err(ConfigError::PortRangeTooSmall {
@@ -89,5 +279,8 @@ mod tests {
                 max: 40000
             })
         );
+        let mut c = Config::default();
+        c.media.backend = "dpdk".into();
+        assert_eq!(c.validate(), Err(ConfigError::Backend("dpdk".into())));
     }
 }

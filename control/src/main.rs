@@ -1,33 +1,91 @@
 //! `srtpgate`: the SRTP media relay daemon.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use control::config::Config;
+use control::config::{Config, InterfaceConfig};
 
 /// SRTP media relay for the access edge of VoIP/IMS networks.
 #[derive(Debug, Parser)]
 #[command(name = "srtpgate", version, about)]
 struct Cli {
-    /// UDP address of the ng control protocol.
+    /// TOML configuration file; built-in defaults apply to everything it leaves out.
+    #[arg(long, short = 'c', value_name = "FILE", env = "SRTPGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// UDP address of the ng control protocol [default: 127.0.0.1:2223].
     #[arg(long, value_name = "ADDR:PORT")]
     ng_listen: Option<SocketAddr>,
-    /// Address media ports are bound on.
+    /// Address media ports are bound on (replaces the configured interfaces) [default: 127.0.0.1].
     #[arg(long, value_name = "IP")]
     interface: Option<IpAddr>,
-    /// First media port (inclusive).
+    /// Address written into SDP for --interface, when it differs (NAT).
+    #[arg(long, value_name = "IP", requires = "interface")]
+    advertise: Option<IpAddr>,
+    /// First media port [default: 30000].
     #[arg(long, value_name = "PORT")]
     port_min: Option<u16>,
-    /// Last media port (inclusive).
+    /// Last media port [default: 39999].
     #[arg(long, value_name = "PORT")]
     port_max: Option<u16>,
+    /// Media worker threads, 0 for one per core [default: 0].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Media I/O backend: batch or uring [default: batch].
+    #[arg(long, value_name = "NAME")]
+    backend: Option<String>,
+    /// Prometheus metrics address (`off` to disable) [default: 127.0.0.1:9103].
+    #[arg(long, value_name = "ADDR:PORT|off")]
+    metrics_listen: Option<String>,
     /// Log filter (tracing env-filter syntax), e.g. `info` or `control=debug`.
     #[arg(long, default_value = "info", env = "SRTPGATE_LOG")]
     log: String,
+}
+
+impl Cli {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(p) => Config::from_file(p)?,
+            None => Config::default(),
+        };
+        if let Some(a) = self.ng_listen {
+            c.ng.listen = a;
+        }
+        if let Some(ip) = self.interface {
+            c.media.interfaces = vec![InterfaceConfig {
+                name: "default".into(),
+                bind: ip,
+                advertise: self.advertise,
+            }];
+        }
+        if let Some(p) = self.port_min {
+            c.media.port_min = p;
+        }
+        if let Some(p) = self.port_max {
+            c.media.port_max = p;
+        }
+        if let Some(w) = self.workers {
+            c.media.workers = w;
+        }
+        if let Some(b) = &self.backend {
+            c.media.backend = b.clone();
+        }
+        if let Some(m) = &self.metrics_listen {
+            c.metrics.listen = match m.as_str() {
+                "off" | "none" => None,
+                a => Some(
+                    a.parse()
+                        .with_context(|| format!("--metrics-listen {a:?}"))?,
+                ),
+            };
+        }
+        c.validate().context("invalid configuration")?;
+        Ok(c)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,36 +94,25 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log")?)
         .with_target(false)
         .init();
-
-    let mut config = Config::default();
-    if let Some(a) = cli.ng_listen {
-        config.ng_listen = a;
-    }
-    if let Some(ip) = cli.interface {
-        config.media_interface = ip;
-    }
-    if let Some(p) = cli.port_min {
-        config.port_min = p;
-    }
-    if let Some(p) = cli.port_max {
-        config.port_max = p;
-    }
-    config.validate().context("invalid configuration")?;
+    let config = cli.config()?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
+    let engine =
+        relay::engine::Engine::start(config.engine()?).context("starting the media engine")?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        ng = %config.ng_listen,
-        media = %config.media_interface,
-        ports = %format_args!("{}-{}", config.port_min, config.port_max),
+        ng = %config.ng.listen,
+        ports = %format_args!("{}-{}", config.media.port_min, config.media.port_max),
+        workers = engine.workers(),
         "srtpgate started"
     );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
     }
     tracing::info!("srtpgate stopping on signal");
+    engine.shutdown();
     Ok(())
 }
