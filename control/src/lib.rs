@@ -2,3 +2,4 @@
 //! protocol and the call model. Protocol logic here is sans-IO; the daemon owns the I/O.
 
 pub mod config;
+pub mod metrics;

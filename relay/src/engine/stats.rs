@@ -58,4 +58,14 @@ worker_stats! {
     busy_ns,
     /// Commands applied.
     commands,
+    /// SRTP/SRTCP packets that failed authentication.
+    auth_failures,
+    /// SRTP/SRTCP packets rejected as replays (or older than the window).
+    replays,
+    /// Other SRTP errors on ingress (unknown MKI, expired key, malformed) and protect failures.
+    srtp_errors,
+    /// Packets dropped by strict-source.
+    wrong_source,
+    /// Packets dropped because the egress peer is not known yet.
+    no_destination,
 }

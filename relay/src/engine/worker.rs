@@ -125,6 +125,7 @@ impl Worker {
         let latched = port.peer.filter(|p| p.latched);
         if flow.spec.strict_source && latched.is_some_and(|p| p.addr != meta.peer) {
             flow.counters.wrong_source += 1;
+            st.wrong_source += 1;
             return;
         }
         flow.counters.packets_in += 1;
@@ -148,6 +149,13 @@ impl Worker {
                     Ok(n) => n,
                     Err(e) => {
                         flow.count_ingress_error(e);
+                        match e {
+                            crate::srtp::Error::AuthFailed => st.auth_failures += 1,
+                            crate::srtp::Error::Replay | crate::srtp::Error::ReplayOld => {
+                                st.replays += 1
+                            }
+                            _ => st.srtp_errors += 1,
+                        }
                         return;
                     }
                 }
@@ -185,6 +193,7 @@ impl Worker {
             if let Some(f) = self.table.get_mut(meta.local).and_then(|p| p.flow.as_mut()) {
                 f.counters.no_destination += 1;
             }
+            st.no_destination += 1;
             return;
         };
         let Some(flow) = self.table.get_mut(meta.local).and_then(|p| p.flow.as_mut()) else {
@@ -202,6 +211,7 @@ impl Worker {
                     Ok(n) => n,
                     Err(_) => {
                         flow.counters.protect_errors += 1;
+                        st.srtp_errors += 1;
                         return;
                     }
                 }

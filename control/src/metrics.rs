@@ -1,0 +1,285 @@
+//! Prometheus metrics: control-plane counters, the engine's per-worker counters, and a tiny
+//! HTTP/1.1 endpoint that serves them at `GET /metrics`.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use relay::engine::WorkerStatsSnapshot;
+
+/// Control-plane counters, shared by the ng server and the call layer.
+#[derive(Debug, Default)]
+pub struct ControlMetrics {
+    pub calls_active: AtomicU64,
+    pub calls_created: AtomicU64,
+    pub calls_deleted: AtomicU64,
+    pub calls_timed_out: AtomicU64,
+    pub ng_requests: AtomicU64,
+    pub ng_errors: AtomicU64,
+    pub ng_retransmissions: AtomicU64,
+    pub ng_malformed: AtomicU64,
+    pub load_limit: AtomicU64,
+}
+
+fn counter(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP srtpgate_{name} {help}\n# TYPE srtpgate_{name} {kind}\nsrtpgate_{name} {value}"
+    );
+}
+
+/// The Prometheus text exposition of everything.
+pub fn render(control: &ControlMetrics, workers: &[WorkerStatsSnapshot]) -> String {
+    let mut out = String::with_capacity(4096);
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    counter(
+        &mut out,
+        "calls",
+        "Calls currently set up.",
+        "gauge",
+        get(&control.calls_active),
+    );
+    counter(
+        &mut out,
+        "calls_created_total",
+        "Calls created by offers.",
+        "counter",
+        get(&control.calls_created),
+    );
+    counter(
+        &mut out,
+        "calls_deleted_total",
+        "Calls deleted.",
+        "counter",
+        get(&control.calls_deleted),
+    );
+    counter(
+        &mut out,
+        "calls_timed_out_total",
+        "Calls deleted for lack of media.",
+        "counter",
+        get(&control.calls_timed_out),
+    );
+    counter(
+        &mut out,
+        "ng_requests_total",
+        "ng requests handled (retransmissions excluded).",
+        "counter",
+        get(&control.ng_requests),
+    );
+    counter(
+        &mut out,
+        "ng_errors_total",
+        "ng requests answered with an error.",
+        "counter",
+        get(&control.ng_errors),
+    );
+    counter(
+        &mut out,
+        "ng_retransmissions_total",
+        "ng retransmissions answered from cache.",
+        "counter",
+        get(&control.ng_retransmissions),
+    );
+    counter(
+        &mut out,
+        "ng_malformed_total",
+        "ng datagrams that could not be parsed.",
+        "counter",
+        get(&control.ng_malformed),
+    );
+    counter(
+        &mut out,
+        "load_limit_total",
+        "Offers refused for capacity.",
+        "counter",
+        get(&control.load_limit),
+    );
+    let per_worker: [(&str, &str, fn(&WorkerStatsSnapshot) -> u64); 15] = [
+        (
+            "packets_received_total",
+            "Datagrams received by media workers.",
+            |s| s.packets_received,
+        ),
+        (
+            "packets_sent_total",
+            "Datagrams sent by media workers.",
+            |s| s.packets_sent,
+        ),
+        (
+            "send_failures_total",
+            "Datagrams the kernel refused or found no buffer for.",
+            |s| s.send_failures,
+        ),
+        (
+            "unknown_port_total",
+            "RTP/RTCP on a port without a flow.",
+            |s| s.unknown_port,
+        ),
+        (
+            "malformed_total",
+            "Datagrams that are not RTP, RTCP, STUN or DTLS.",
+            |s| s.malformed,
+        ),
+        ("oversized_total", "Datagrams too long to relay.", |s| {
+            s.oversized
+        }),
+        (
+            "slow_path_total",
+            "STUN/DTLS datagrams handed to the control plane.",
+            |s| s.slow_path,
+        ),
+        (
+            "slow_path_dropped_total",
+            "STUN/DTLS datagrams dropped on a full queue.",
+            |s| s.slow_path_dropped,
+        ),
+        (
+            "srtp_auth_failures_total",
+            "SRTP/SRTCP packets that failed authentication.",
+            |s| s.auth_failures,
+        ),
+        (
+            "srtp_replays_total",
+            "SRTP/SRTCP packets rejected as replays.",
+            |s| s.replays,
+        ),
+        (
+            "srtp_errors_total",
+            "Other SRTP errors (unknown MKI, expired key, protect failures).",
+            |s| s.srtp_errors,
+        ),
+        (
+            "wrong_source_total",
+            "Packets dropped by strict-source.",
+            |s| s.wrong_source,
+        ),
+        (
+            "no_destination_total",
+            "Packets dropped before the peer address was known.",
+            |s| s.no_destination,
+        ),
+        ("worker_batches_total", "Receive batches processed.", |s| {
+            s.batches
+        }),
+        (
+            "worker_commands_total",
+            "Control commands applied by workers.",
+            |s| s.commands,
+        ),
+    ];
+    for (name, help, f) in per_worker {
+        let _ = writeln!(
+            out,
+            "# HELP srtpgate_{name} {help}\n# TYPE srtpgate_{name} counter"
+        );
+        for (i, s) in workers.iter().enumerate() {
+            let _ = writeln!(out, "srtpgate_{name}{{worker=\"{i}\"}} {}", f(s));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP srtpgate_worker_busy_seconds_total Time media workers spent processing packets.\n# TYPE srtpgate_worker_busy_seconds_total counter"
+    );
+    for (i, s) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "srtpgate_worker_busy_seconds_total{{worker=\"{i}\"}} {:.6}",
+            s.busy_ns as f64 / 1e9
+        );
+    }
+    out
+}
+
+/// Serves `GET /metrics` on `listen` from a thread; `body` renders the page per request.
+pub fn serve(
+    listen: SocketAddr,
+    body: Arc<dyn Fn() -> String + Send + Sync>,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(listen)?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("srtpgate-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = answer(stream, body.as_ref());
+            }
+        })?;
+    Ok(local)
+}
+
+fn answer(mut s: TcpStream, body: &(dyn Fn() -> String + Send + Sync)) -> std::io::Result<()> {
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut req = [0u8; 2048];
+    let mut n = 0;
+    // Read until the end of the request head or the buffer is full.
+    while n < req.len() {
+        let m = s.read(&mut req[n..])?;
+        if m == 0 {
+            break;
+        }
+        n += m;
+        if req[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&req[..n]);
+    let mut parts = head.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, ctype, text) = match (method, path) {
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", body()),
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n".to_string(),
+        ),
+    };
+    write!(s, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_and_serves() {
+        let c = ControlMetrics::default();
+        c.calls_active.store(3, Ordering::Relaxed);
+        let w = WorkerStatsSnapshot {
+            packets_received: 10,
+            auth_failures: 2,
+            ..Default::default()
+        };
+        let text = render(&c, &[w, WorkerStatsSnapshot::default()]);
+        assert!(text.contains("srtpgate_calls 3\n"));
+        assert!(text.contains("srtpgate_packets_received_total{worker=\"0\"} 10\n"));
+        assert!(text.contains("srtpgate_srtp_auth_failures_total{worker=\"0\"} 2\n"));
+        assert!(text.contains("srtpgate_packets_received_total{worker=\"1\"} 0\n"));
+
+        let addr = serve(
+            "127.0.0.1:0".parse().unwrap(),
+            Arc::new(move || "x 1\n".to_string()),
+        )
+        .unwrap();
+        let get = |req: &str| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(req.as_bytes()).unwrap();
+            let mut r = String::new();
+            s.read_to_string(&mut r).unwrap();
+            r
+        };
+        let r = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            r.starts_with("HTTP/1.1 200 OK") && r.ends_with("x 1\n"),
+            "{r}"
+        );
+        assert!(get("GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404"));
+        assert!(get("POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405"));
+        assert!(get("\r\n\r\n").starts_with("HTTP/1.1 405"));
+    }
+}
