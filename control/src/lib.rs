@@ -3,3 +3,5 @@
 
 pub mod config;
 pub mod metrics;
+pub mod call;
+pub mod sdp;

@@ -91,6 +91,8 @@ pub struct FlowCounters {
     pub rtp_lost: i64,
     /// Interarrival jitter (RFC 3550 A.8) in RTP timestamp units.
     pub jitter: u32,
+    /// Milliseconds since the last packet arrived (or since the flow was installed).
+    pub idle_ms: u64,
 }
 
 /// RFC 3550 A.1/A.3/A.8 reception statistics for the flow's current SSRC.
@@ -170,8 +172,9 @@ impl Flow {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> FlowCounters {
+    pub(crate) fn snapshot(&self, now_ms: u64) -> FlowCounters {
         let mut c = self.counters;
+        c.idle_ms = now_ms.saturating_sub(self.last_seen_ms);
         c.rtp_lost = self.stats.lost();
         c.jitter = self.stats.jitter();
         c.tap_drops = self.taps.iter().map(|t| t.dropped()).sum();

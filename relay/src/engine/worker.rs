@@ -349,7 +349,7 @@ impl Worker {
             Command::Query(local) => match self.table.get(local) {
                 Some(p) => match &p.flow {
                     Some(f) => Reply::Flow {
-                        counters: Box::new(f.snapshot()),
+                        counters: Box::new(f.snapshot(now_ms)),
                         peer: p.peer,
                     },
                     None => Reply::NoSuchFlow,

@@ -1,0 +1,9 @@
+//! The call model shared by the ng protocol and the SIP edge: sessions, offer/answer, keys.
+
+pub mod crypto;
+pub mod model;
+pub mod registry;
+
+pub use crypto::CryptoLine;
+pub use model::{Call, LocalMedia, Monologue, RemoteMedia};
+pub use registry::{AnswerOptions, CallError, CallRegistry, OfferOptions};

@@ -1,0 +1,610 @@
+//! Offer/answer against the engine: allocating ports, choosing keys, installing flows, and
+//! deleting calls. Sans-SDP: callers hand in [`RemoteMedia`] parsed from SDP and get back the
+//! [`LocalMedia`] to write into the SDP they forward.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use relay::engine::{
+    Command, Engine, EngineError, EngineEvent, FlowSpec, LocalPort, PortShape, Transform,
+};
+use relay::srtp::{Policy, SrtpContext, Suite};
+
+use super::crypto::{choose, fresh_key, offer_lines, suites_to_offer, CryptoLine, RandomError};
+use super::model::{Call, Leg, LegPorts, LocalMedia, Monologue, Negotiated, RemoteMedia};
+use crate::metrics::ControlMetrics;
+
+/// Why an offer, answer or delete failed. Messages go to the proxy as `error-reason`; they
+/// never carry keys.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("Unknown call-id")]
+    UnknownCall,
+    #[error("Unknown from-tag")]
+    UnknownTag,
+    #[error("SDP has no media")]
+    NoMedia,
+    #[error("load limit: {0} calls")]
+    LoadLimit(usize),
+    #[error("answer for media stream {0} does not match the offer")]
+    AnswerMismatch(usize),
+    #[error("answer accepted crypto tag {tag} which was not offered")]
+    UnknownCryptoTag { tag: u32 },
+    #[error("SRTP requested but no usable crypto suite was offered")]
+    NoCryptoSuite,
+    #[error("no media interface {0}")]
+    UnknownInterface(usize),
+    #[error("media engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Random(#[from] RandomError),
+    #[error("invalid SRTP parameters: {0}")]
+    Srtp(#[from] relay::srtp::Error),
+}
+
+/// How the relay treats the side an offer goes to.
+#[derive(Clone, Debug, Default)]
+pub struct OfferOptions {
+    /// Force SRTP (`Some(true)`) or plain RTP (`Some(false)`) toward the answerer; `None`
+    /// keeps the offerer's transport.
+    pub srtp_toward_answerer: Option<bool>,
+    /// Suites never to offer (`SDES-no-…`).
+    pub exclude_suites: Vec<Suite>,
+    /// Offer only these (`SDES-only-…`); empty for no restriction.
+    pub only_suites: Vec<Suite>,
+    /// Interface index for ports facing the offerer and the answerer.
+    pub offerer_iface: usize,
+    pub answerer_iface: usize,
+    pub label: Option<String>,
+    pub strict_source: bool,
+}
+
+/// Options of an answer.
+#[derive(Clone, Debug, Default)]
+pub struct AnswerOptions {
+    pub label: Option<String>,
+    pub strict_source: bool,
+}
+
+/// All calls, and which call each local port belongs to.
+pub struct CallRegistry {
+    engine: Arc<Engine>,
+    metrics: Arc<ControlMetrics>,
+    calls: HashMap<String, Call>,
+    port_owner: HashMap<LocalPort, String>,
+    max_calls: usize,
+}
+
+impl CallRegistry {
+    pub fn new(engine: Arc<Engine>, metrics: Arc<ControlMetrics>, max_calls: usize) -> Self {
+        CallRegistry {
+            engine,
+            metrics,
+            calls: HashMap::new(),
+            port_owner: HashMap::new(),
+            max_calls,
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn call(&self, id: &str) -> Option<&Call> {
+        self.calls.get(id)
+    }
+
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Handles an offer from `from_tag` (to `to_tag` when known, e.g. a re-INVITE). On error,
+    /// a call this offer created is removed again with everything it allocated.
+    pub fn offer(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: Option<&str>,
+        media: &[RemoteMedia],
+        opts: &OfferOptions,
+    ) -> Result<Vec<LocalMedia>, CallError> {
+        if media.is_empty() {
+            return Err(CallError::NoMedia);
+        }
+        let created = !self.calls.contains_key(call_id);
+        if created && self.calls.len() >= self.max_calls {
+            self.metrics.load_limit.fetch_add(1, Ordering::Relaxed);
+            return Err(CallError::LoadLimit(self.max_calls));
+        }
+        let mut call = self
+            .calls
+            .remove(call_id)
+            .unwrap_or_else(|| Call::new(call_id));
+        let before: Vec<LocalPort> = call.ports();
+        let result = self.offer_in(&mut call, from_tag, to_tag.unwrap_or(""), media, opts);
+        self.track_ports(&call, &before);
+        match result {
+            Ok(out) => {
+                call.last_signal = SystemTime::now();
+                if created {
+                    self.metrics.calls_created.fetch_add(1, Ordering::Relaxed);
+                }
+                self.calls.insert(call_id.to_string(), call);
+                self.metrics
+                    .calls_active
+                    .store(self.calls.len() as u64, Ordering::Relaxed);
+                Ok(out)
+            }
+            Err(e) => {
+                if created {
+                    self.free(&call);
+                } else {
+                    self.calls.insert(call_id.to_string(), call);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn offer_in(
+        &mut self,
+        call: &mut Call,
+        from_tag: &str,
+        to_tag: &str,
+        media: &[RemoteMedia],
+        opts: &OfferOptions,
+    ) -> Result<Vec<LocalMedia>, CallError> {
+        let x = ensure_monologue(call, from_tag);
+        let y = ensure_monologue(call, to_tag);
+        if opts.label.is_some() {
+            call.monologues[x].label = opts.label.clone();
+        }
+        let mut out = Vec::with_capacity(media.len());
+        for (i, remote) in media.iter().enumerate() {
+            self.ensure_leg(call, x, i, opts.offerer_iface)?;
+            let y_ports = self.ensure_leg(call, y, i, opts.answerer_iface)?;
+            // The offerer's side: addresses and keys as offered.
+            let xl = leg_mut(call, x, i);
+            xl.remote = remote.clone();
+            xl.srtp = remote.srtp;
+            // Toward the answerer: the same transport unless told otherwise.
+            let srtp_y = opts.srtp_toward_answerer.unwrap_or(remote.srtp);
+            let yl = leg_mut(call, y, i);
+            yl.srtp = srtp_y;
+            let offered = if remote.srtp {
+                remote.suites()
+            } else {
+                Vec::new()
+            };
+            let suites = suites_to_offer(&offered, &opts.exclude_suites, &opts.only_suites);
+            if srtp_y {
+                if suites.is_empty() {
+                    return Err(CallError::NoCryptoSuite);
+                }
+                let same: Vec<Suite> = yl.local_crypto.iter().map(|c| c.suite).collect();
+                // Keys stay the same across re-offers unless the suites change.
+                if same != suites {
+                    yl.local_crypto = offer_lines(&suites)?;
+                }
+            } else {
+                yl.local_crypto.clear();
+            }
+            let rejected = remote.port == 0;
+            out.push(LocalMedia {
+                addr: self.advertised(opts.answerer_iface)?,
+                port: if rejected { 0 } else { y_ports.rtp.port },
+                rtcp_port: y_ports.rtcp.port,
+                rtcp_mux: remote.rtcp_mux,
+                srtp: srtp_y,
+                crypto: yl.local_crypto.clone(),
+                rejected,
+            });
+            // A re-offer may move the offerer: redirect media toward it at once.
+            let xl = leg_mut(call, x, i);
+            if xl.negotiated.is_some() {
+                let (ports, r) = (xl.ports, xl.remote.clone());
+                self.set_peers(ports, &r)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Handles the answer from `to_tag` to the offer from `from_tag`; installs the flows.
+    pub fn answer(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: &str,
+        media: &[RemoteMedia],
+        opts: &AnswerOptions,
+    ) -> Result<Vec<LocalMedia>, CallError> {
+        if media.is_empty() {
+            return Err(CallError::NoMedia);
+        }
+        let mut call = self.calls.remove(call_id).ok_or(CallError::UnknownCall)?;
+        let result = self.answer_in(&mut call, from_tag, to_tag, media, opts);
+        call.last_signal = SystemTime::now();
+        self.calls.insert(call_id.to_string(), call);
+        result
+    }
+
+    fn answer_in(
+        &mut self,
+        call: &mut Call,
+        from_tag: &str,
+        to_tag: &str,
+        media: &[RemoteMedia],
+        opts: &AnswerOptions,
+    ) -> Result<Vec<LocalMedia>, CallError> {
+        let x = call
+            .monologue_index(from_tag)
+            .ok_or(CallError::UnknownTag)?;
+        // The answerer: known by its tag, or the placeholder the offer made; a later answer
+        // from another fork branch takes over the same ports (the last answer wins).
+        let y = match call.monologue_index(to_tag) {
+            Some(y) => y,
+            None => {
+                let y = call
+                    .monologue_index("")
+                    .or_else(|| (0..call.monologues.len()).find(|&m| m != x))
+                    .ok_or(CallError::UnknownTag)?;
+                call.monologues[y].tag = to_tag.to_string();
+                y
+            }
+        };
+        if opts.label.is_some() {
+            call.monologues[y].label = opts.label.clone();
+        }
+        let mut out = Vec::with_capacity(media.len());
+        for (i, remote) in media.iter().enumerate() {
+            let (Some(xl), Some(_)) = (call.monologues[x].leg(i), call.monologues[y].leg(i)) else {
+                return Err(CallError::AnswerMismatch(i));
+            };
+            let x_remote = xl.remote.clone();
+            // The answerer's side.
+            let yl = leg_mut(call, y, i);
+            yl.remote = remote.clone();
+            yl.mux = remote.rtcp_mux;
+            let y_neg = if remote.srtp && !remote.crypto.is_empty() {
+                let theirs = remote.crypto[0].clone();
+                let ours = yl
+                    .local_crypto
+                    .iter()
+                    .find(|c| c.tag == theirs.tag && c.suite == theirs.suite)
+                    .cloned()
+                    .ok_or(CallError::UnknownCryptoTag { tag: theirs.tag })?;
+                yl.srtp = true;
+                yl.local_crypto = vec![ours.clone()];
+                Negotiated {
+                    rx: Some(theirs),
+                    tx: Some(ours),
+                }
+            } else {
+                yl.srtp = false;
+                yl.local_crypto.clear();
+                Negotiated { rx: None, tx: None }
+            };
+            let y_suite = y_neg.tx.as_ref().map(|c| c.suite);
+            // The offerer's side: accept one of its lines, preferably the answerer's suite.
+            let xl = leg_mut(call, x, i);
+            xl.mux = x_remote.rtcp_mux;
+            let x_neg = if x_remote.srtp {
+                let line = choose(&x_remote.crypto, y_suite)
+                    .ok_or(CallError::NoCryptoSuite)?
+                    .clone();
+                // Keep srtpgate's key toward the offerer across re-answers with the same line.
+                let tx = match xl.negotiated.as_ref().and_then(|n| n.tx.clone()) {
+                    Some(t) if t.suite == line.suite && t.tag == line.tag => t,
+                    _ => CryptoLine {
+                        tag: line.tag,
+                        suite: line.suite,
+                        key: fresh_key(line.suite)?,
+                        params: Vec::new(),
+                    },
+                };
+                xl.srtp = true;
+                xl.local_crypto = vec![tx.clone()];
+                Negotiated {
+                    rx: Some(line),
+                    tx: Some(tx),
+                }
+            } else {
+                xl.srtp = false;
+                xl.local_crypto.clear();
+                Negotiated { rx: None, tx: None }
+            };
+            let x_ports = xl.ports;
+            let rejected = remote.port == 0 || x_remote.port == 0;
+            out.push(LocalMedia {
+                addr: self.advertised(x_ports.rtp.iface as usize)?,
+                port: if rejected { 0 } else { x_ports.rtp.port },
+                rtcp_port: x_ports.rtcp.port,
+                rtcp_mux: x_remote.rtcp_mux,
+                srtp: x_remote.srtp,
+                crypto: xl.local_crypto.clone(),
+                rejected,
+            });
+            if rejected {
+                continue;
+            }
+            self.install_pair(call, x, y, i, x_neg, y_neg, opts.strict_source)?;
+        }
+        Ok(out)
+    }
+
+    /// Installs (or re-keys) the flows of stream `i` between monologues `x` and `y`.
+    #[allow(clippy::too_many_arguments)]
+    fn install_pair(
+        &mut self,
+        call: &mut Call,
+        x: usize,
+        y: usize,
+        i: usize,
+        x_neg: Negotiated,
+        y_neg: Negotiated,
+        strict: bool,
+    ) -> Result<(), CallError> {
+        let (xl, yl) = (leg_ref(call, x, i).clone(), leg_ref(call, y, i).clone());
+        // Packets arriving from X: unprotect with X's key, protect with ours toward Y.
+        self.install_direction(
+            &xl,
+            &yl,
+            xl.negotiated.as_ref(),
+            &x_neg,
+            yl.negotiated.as_ref(),
+            &y_neg,
+            strict,
+        )?;
+        self.install_direction(
+            &yl,
+            &xl,
+            yl.negotiated.as_ref(),
+            &y_neg,
+            xl.negotiated.as_ref(),
+            &x_neg,
+            strict,
+        )?;
+        self.set_peers(xl.ports, &xl.remote)?;
+        self.set_peers(yl.ports, &yl.remote)?;
+        leg_mut(call, x, i).negotiated = Some(x_neg);
+        leg_mut(call, y, i).negotiated = Some(y_neg);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn install_direction(
+        &self,
+        from: &Leg,
+        to: &Leg,
+        from_old: Option<&Negotiated>,
+        from_new: &Negotiated,
+        to_old: Option<&Negotiated>,
+        to_new: &Negotiated,
+        strict: bool,
+    ) -> Result<(), CallError> {
+        let rtcp_out = if to.mux { to.ports.rtp } else { to.ports.rtcp };
+        let mut locals = vec![from.ports.rtp];
+        if !from.mux && from.ports.rtcp != from.ports.rtp {
+            locals.push(from.ports.rtcp);
+        }
+        let same_rx = from_old.is_some_and(|o| same_line(&o.rx, &from_new.rx));
+        let same_tx = to_old.is_some_and(|o| same_line(&o.tx, &to_new.tx));
+        for local in locals {
+            let installed = self.engine.query(local).is_ok();
+            if installed && same_rx && same_tx {
+                // Same keys: keep the SRTP state (rollover counters, replay windows).
+                continue;
+            }
+            if installed && (same_rx || same_tx) {
+                self.engine.apply(
+                    local,
+                    Command::UpdateKeys {
+                        local,
+                        ingress: (!same_rx).then(|| transform(&from_new.rx)).transpose()?,
+                        egress: (!same_tx).then(|| transform(&to_new.tx)).transpose()?,
+                    },
+                )?;
+                continue;
+            }
+            let spec = FlowSpec {
+                ingress: transform(&from_new.rx)?,
+                egress: transform(&to_new.tx)?,
+                rtp_out: to.ports.rtp,
+                rtcp_out,
+                latch: true,
+                strict_source: strict,
+                clock_rate: 8000,
+            };
+            self.engine.install(local, spec)?;
+        }
+        Ok(())
+    }
+
+    fn advertised(&self, iface: usize) -> Result<std::net::IpAddr, CallError> {
+        self.engine
+            .advertised(iface)
+            .ok_or(CallError::UnknownInterface(iface))
+    }
+
+    fn set_peers(&self, ports: LegPorts, remote: &RemoteMedia) -> Result<(), CallError> {
+        let rtp = remote.rtp_addr();
+        self.engine.set_peer(ports.rtp, rtp)?;
+        if ports.rtcp != ports.rtp {
+            let rtcp: Option<SocketAddr> = if remote.rtcp_mux {
+                None
+            } else {
+                remote.rtcp_addr()
+            };
+            self.engine.set_peer(ports.rtcp, rtcp)?;
+        }
+        Ok(())
+    }
+
+    /// Allocates the ports of leg `i` of monologue `m` if it has none yet.
+    fn ensure_leg(
+        &mut self,
+        call: &mut Call,
+        m: usize,
+        i: usize,
+        iface: usize,
+    ) -> Result<LegPorts, CallError> {
+        if let Some(l) = call.monologues[m].leg(i) {
+            return Ok(l.ports);
+        }
+        let a = self
+            .engine
+            .allocate(iface, call.worker, PortShape::Pair, 1)?;
+        call.worker = Some(a.worker);
+        let ports = LegPorts {
+            rtp: a.ports[0],
+            rtcp: a.ports[1],
+        };
+        call.monologues[m].legs.push(Leg {
+            index: i,
+            ports,
+            remote: RemoteMedia::default(),
+            local_crypto: Vec::new(),
+            srtp: false,
+            negotiated: None,
+            mux: false,
+        });
+        Ok(ports)
+    }
+
+    fn track_ports(&mut self, call: &Call, before: &[LocalPort]) {
+        for p in call.ports() {
+            if !before.contains(&p) {
+                self.port_owner.insert(p, call.id.clone());
+            }
+        }
+    }
+
+    /// Deletes a call now, or after `delay`. With `to_tag`/`from_tag` naming one branch of
+    /// a forked call that still has others, only that branch goes.
+    pub fn delete(&mut self, call_id: &str, delay: Duration) -> Result<(), CallError> {
+        let call = self.calls.get_mut(call_id).ok_or(CallError::UnknownCall)?;
+        if !delay.is_zero() {
+            call.delete_at = Some(Instant::now() + delay);
+            return Ok(());
+        }
+        let call = self.calls.remove(call_id).ok_or(CallError::UnknownCall)?;
+        self.free(&call);
+        self.metrics.calls_deleted.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .calls_active
+            .store(self.calls.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn free(&mut self, call: &Call) {
+        for p in call.ports() {
+            self.port_owner.remove(&p);
+            if let Err(e) = self.engine.release(p) {
+                tracing::warn!(port = %p, error = %e, "releasing a media port failed");
+            }
+        }
+    }
+
+    /// Runs timers and engine events: delayed deletes, and calls whose every flow went
+    /// idle. Returns the ids of calls removed.
+    pub fn tick(&mut self, events: &[EngineEvent]) -> Vec<String> {
+        let now = Instant::now();
+        let mut gone: Vec<String> = self
+            .calls
+            .values()
+            .filter(|c| c.delete_at.is_some_and(|t| t <= now))
+            .map(|c| c.id.clone())
+            .collect();
+        for e in events {
+            if let EngineEvent::Idle { local } = e {
+                if let Some(id) = self.port_owner.get(local) {
+                    if !gone.contains(id) && self.all_idle(id) {
+                        self.metrics.calls_timed_out.fetch_add(1, Ordering::Relaxed);
+                        gone.push(id.clone());
+                    }
+                }
+            }
+        }
+        for id in &gone {
+            let _ = self.delete(id, Duration::ZERO);
+        }
+        gone
+    }
+
+    /// Whether every installed flow of the call has seen no packet for the idle timeout.
+    fn all_idle(&self, id: &str) -> bool {
+        let Some(call) = self.calls.get(id) else {
+            return false;
+        };
+        let idle = self.engine.config().idle_timeout;
+        call.ports()
+            .into_iter()
+            .all(|p| match self.engine.query(p) {
+                Ok((c, _)) => Duration::from_millis(c.idle_ms) >= idle,
+                Err(_) => true,
+            })
+    }
+}
+
+fn ensure_monologue(call: &mut Call, tag: &str) -> usize {
+    match call.monologue_index(tag) {
+        Some(i) => i,
+        None => {
+            call.monologues.push(Monologue::new(tag));
+            call.monologues.len() - 1
+        }
+    }
+}
+
+fn leg_mut(call: &mut Call, m: usize, i: usize) -> &mut Leg {
+    match call.monologues[m].leg_mut(i) {
+        Some(l) => l,
+        None => unreachable!("ensure_leg ran for every stream"),
+    }
+}
+
+fn leg_ref(call: &Call, m: usize, i: usize) -> &Leg {
+    match call.monologues[m].leg(i) {
+        Some(l) => l,
+        None => unreachable!("ensure_leg ran for every stream"),
+    }
+}
+
+fn same_line(a: &Option<CryptoLine>, b: &Option<CryptoLine>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            a.suite == b.suite && a.key.key() == b.key.key() && a.key.salt() == b.key.salt()
+        }
+        _ => false,
+    }
+}
+
+fn transform(line: &Option<CryptoLine>) -> Result<Transform, CallError> {
+    match line {
+        None => Ok(Transform::Plain),
+        Some(l) => {
+            let mut p = Policy::new(l.suite, l.key.clone());
+            for param in &l.params {
+                match param.as_str() {
+                    "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
+                    "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
+                    "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
+                    _ => {}
+                }
+            }
+            Ok(Transform::Srtp(Box::new(SrtpContext::new(p)?)))
+        }
+    }
+}
