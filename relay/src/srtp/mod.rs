@@ -22,6 +22,8 @@ mod crypto;
 mod error;
 pub mod kdf;
 mod key;
+#[doc(hidden)]
+pub mod primitives;
 mod replay;
 mod rtcp;
 mod rtp;
