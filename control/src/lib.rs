@@ -2,6 +2,7 @@
 //! protocol and the call model. Protocol logic here is sans-IO; the daemon owns the I/O.
 
 pub mod config;
+pub mod ng;
 pub mod metrics;
 pub mod call;
 pub mod sdp;
