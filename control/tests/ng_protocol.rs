@@ -943,6 +943,10 @@ mod properties {
             let mut h = Recorder::default();
             let _ = server.handle_datagram(kamailio(), &bytes, Instant::now(), &mut h);
             let _ = NgRequest::parse(&bytes);
+            // The decoder is strict and order-preserving: one encoding per value.
+            if let Ok(v) = bencode::decode(&bytes) {
+                prop_assert_eq!(v.encode(), bytes);
+            }
         }
 
         #[test]
