@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 /// Everything the daemon needs to start. Every field has a default that keeps the daemon
 /// on loopback.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     pub ng: NgConfig,
@@ -115,17 +115,6 @@ impl Default for MetricsConfig {
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig { drain_grace: 5 }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            ng: NgConfig::default(),
-            media: MediaConfig::default(),
-            metrics: MetricsConfig::default(),
-            daemon: DaemonConfig::default(),
-        }
     }
 }
 

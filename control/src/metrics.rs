@@ -31,6 +31,9 @@ fn counter(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
     );
 }
 
+/// A per-worker counter: metric name, help text, and how to read it from a snapshot.
+type WorkerCounter = (&'static str, &'static str, fn(&WorkerStatsSnapshot) -> u64);
+
 /// The Prometheus text exposition of everything.
 pub fn render(control: &ControlMetrics, workers: &[WorkerStatsSnapshot]) -> String {
     let mut out = String::with_capacity(4096);
@@ -98,7 +101,7 @@ pub fn render(control: &ControlMetrics, workers: &[WorkerStatsSnapshot]) -> Stri
         "counter",
         get(&control.load_limit),
     );
-    let per_worker: [(&str, &str, fn(&WorkerStatsSnapshot) -> u64); 15] = [
+    let per_worker: [WorkerCounter; 15] = [
         (
             "packets_received_total",
             "Datagrams received by media workers.",

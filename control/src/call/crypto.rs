@@ -82,7 +82,7 @@ pub fn offer_lines(suites: &[Suite]) -> Result<Vec<CryptoLine>, RandomError> {
 
 /// The line of an offer that an answer accepts: the offered line with the suite the far
 /// side chose when there is one, else the first offered line srtpgate supports.
-pub fn choose<'a>(offered: &'a [CryptoLine], preferred: Option<Suite>) -> Option<&'a CryptoLine> {
+pub fn choose(offered: &[CryptoLine], preferred: Option<Suite>) -> Option<&CryptoLine> {
     preferred
         .and_then(|p| offered.iter().find(|l| l.suite == p))
         .or_else(|| offered.first())
