@@ -1,8 +1,8 @@
 //! srtpgate control plane: configuration and, as the project grows, SDP, SIP, the ng
 //! protocol and the call model. Protocol logic here is sans-IO; the daemon owns the I/O.
 
-pub mod config;
-pub mod ng;
-pub mod metrics;
 pub mod call;
+pub mod config;
+pub mod metrics;
+pub mod ng;
 pub mod sdp;
