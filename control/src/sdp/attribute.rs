@@ -242,6 +242,14 @@ macro_rules! shared_attribute_methods {
             self.lines.iter().filter(move |l| l.kind == kind)
         }
 
+        /// Removes the kept lines of type `kind`; returns how many there were. A relay
+        /// removes `'k'` lines: the obsolete `k=` carries keys in the clear.
+        pub fn remove_lines(&mut self, kind: char) -> usize {
+            let before = self.lines.len();
+            self.lines.retain(|l| l.kind != kind);
+            before - self.lines.len()
+        }
+
         /// The `b=<bwtype>:<bandwidth>` value for `bwtype` (e.g. "AS"), in its unit.
         pub fn bandwidth(&self, bwtype: &str) -> Option<u64> {
             self.lines_of('b').find_map(|l| {

@@ -122,6 +122,7 @@ impl Crypto {
     pub const UNAUTHENTICATED_SRTP: &'static str = "UNAUTHENTICATED_SRTP";
 
     /// A crypto attribute for `suite` carrying `keys` (written with padded base64).
+    /// `keys` must not be empty: RFC 4568 requires at least one key parameter.
     pub fn new(tag: u32, suite: Suite, keys: &[MasterKey]) -> Self {
         Crypto {
             tag,

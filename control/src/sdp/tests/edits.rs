@@ -239,6 +239,26 @@ fn debug_output_hides_keys() {
 }
 
 #[test]
+fn obsolete_key_lines_can_be_dropped() {
+    let mut sdp = round_trip(&[
+        "v=0",
+        "o=- 1 1 IN IP4 192.0.2.1",
+        "s=-",
+        "t=0 0",
+        "k=clear:secret",
+        "m=audio 4000 RTP/AVP 0",
+        "k=prompt",
+        "a=sendrecv",
+    ]);
+    assert_eq!(sdp.remove_lines('k'), 1);
+    assert_eq!(sdp.media[0].remove_lines('k'), 1);
+    assert_eq!(sdp.media[0].remove_lines('k'), 0);
+    let out = sdp.to_string();
+    assert!(!out.contains("k="), "{out}");
+    assert_eq!(SessionDescription::parse(&out).unwrap(), sdp);
+}
+
+#[test]
 fn session_without_media_is_valid() {
     let sdp = round_trip(&["v=0", "o=- 1 1 IN IP4 192.0.2.1", "s=-", "t=0 0"]);
     assert!(sdp.media.is_empty());
