@@ -42,6 +42,8 @@ pub struct CryptoLine {
     pub tag: u32,
     pub suite: Suite,
     pub key: MasterKey,
+    /// Further keys on the same line (selected by MKI).
+    pub extra_keys: Vec<MasterKey>,
     /// Session parameters written on the line (UNENCRYPTED_SRTCP, …), kept verbatim.
     pub params: Vec<String>,
 }
@@ -74,6 +76,7 @@ pub fn offer_lines(suites: &[Suite]) -> Result<Vec<CryptoLine>, RandomError> {
                 tag: i as u32 + 1,
                 suite: *s,
                 key: fresh_key(*s)?,
+                extra_keys: Vec::new(),
                 params: Vec::new(),
             })
         })

@@ -3,6 +3,7 @@
 pub mod crypto;
 pub mod model;
 pub mod registry;
+pub mod sdp;
 
 pub use crypto::CryptoLine;
 pub use model::{Call, LocalMedia, Monologue, RemoteMedia};

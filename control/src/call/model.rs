@@ -96,6 +96,10 @@ pub struct Leg {
     pub negotiated: Option<Negotiated>,
     /// Whether RTCP toward this endpoint is muxed on the RTP port.
     pub mux: bool,
+    /// Learn this endpoint's address from its packets (symmetric RTP).
+    pub latch: bool,
+    /// Drop packets from other sources once the address is learned.
+    pub strict: bool,
 }
 
 /// Everything about one SIP tag (one side of a dialog).

@@ -60,6 +60,11 @@ pub struct OfferOptions {
     pub answerer_iface: usize,
     pub label: Option<String>,
     pub strict_source: bool,
+    /// Never learn endpoint addresses from packets (asymmetric RTP).
+    pub asymmetric: bool,
+    /// Offer rtcp-mux toward the answerer (`Some(true)`), withhold it (`Some(false)`), or
+    /// pass on what the offerer said (`None`).
+    pub mux_toward_answerer: Option<bool>,
 }
 
 /// Options of an answer.
@@ -67,6 +72,8 @@ pub struct OfferOptions {
 pub struct AnswerOptions {
     pub label: Option<String>,
     pub strict_source: bool,
+    /// Answer the offerer without rtcp-mux even when it offered it.
+    pub reject_offerer_mux: bool,
 }
 
 /// All calls, and which call each local port belongs to.
@@ -178,10 +185,14 @@ impl CallRegistry {
             let xl = leg_mut(call, x, i);
             xl.remote = remote.clone();
             xl.srtp = remote.srtp;
+            xl.latch = !opts.asymmetric;
+            xl.strict = opts.strict_source;
             // Toward the answerer: the same transport unless told otherwise.
             let srtp_y = opts.srtp_toward_answerer.unwrap_or(remote.srtp);
             let yl = leg_mut(call, y, i);
             yl.srtp = srtp_y;
+            yl.latch = !opts.asymmetric;
+            yl.strict = opts.strict_source;
             let offered = if remote.srtp {
                 remote.suites()
             } else {
@@ -205,7 +216,7 @@ impl CallRegistry {
                 addr: self.advertised(opts.answerer_iface)?,
                 port: if rejected { 0 } else { y_ports.rtp.port },
                 rtcp_port: y_ports.rtcp.port,
-                rtcp_mux: remote.rtcp_mux,
+                rtcp_mux: opts.mux_toward_answerer.unwrap_or(remote.rtcp_mux),
                 srtp: srtp_y,
                 crypto: yl.local_crypto.clone(),
                 rejected,
@@ -297,8 +308,9 @@ impl CallRegistry {
             };
             let y_suite = y_neg.tx.as_ref().map(|c| c.suite);
             // The offerer's side: accept one of its lines, preferably the answerer's suite.
+            let x_mux = x_remote.rtcp_mux && !opts.reject_offerer_mux;
             let xl = leg_mut(call, x, i);
-            xl.mux = x_remote.rtcp_mux;
+            xl.mux = x_mux;
             let x_neg = if x_remote.srtp {
                 let line = choose(&x_remote.crypto, y_suite)
                     .ok_or(CallError::NoCryptoSuite)?
@@ -310,6 +322,7 @@ impl CallRegistry {
                         tag: line.tag,
                         suite: line.suite,
                         key: fresh_key(line.suite)?,
+                        extra_keys: Vec::new(),
                         params: Vec::new(),
                     },
                 };
@@ -330,7 +343,7 @@ impl CallRegistry {
                 addr: self.advertised(x_ports.rtp.iface as usize)?,
                 port: if rejected { 0 } else { x_ports.rtp.port },
                 rtcp_port: x_ports.rtcp.port,
-                rtcp_mux: x_remote.rtcp_mux,
+                rtcp_mux: x_mux,
                 srtp: x_remote.srtp,
                 crypto: xl.local_crypto.clone(),
                 rejected,
@@ -422,8 +435,8 @@ impl CallRegistry {
                 egress: transform(&to_new.tx)?,
                 rtp_out: to.ports.rtp,
                 rtcp_out,
-                latch: true,
-                strict_source: strict,
+                latch: from.latch,
+                strict_source: strict || from.strict,
                 clock_rate: 8000,
             };
             self.engine.install(local, spec)?;
@@ -478,6 +491,8 @@ impl CallRegistry {
             srtp: false,
             negotiated: None,
             mux: false,
+            latch: true,
+            strict: false,
         });
         Ok(ports)
     }
@@ -596,6 +611,7 @@ fn transform(line: &Option<CryptoLine>) -> Result<Transform, CallError> {
         None => Ok(Transform::Plain),
         Some(l) => {
             let mut p = Policy::new(l.suite, l.key.clone());
+            p.keys.extend(l.extra_keys.iter().cloned());
             for param in &l.params {
                 match param.as_str() {
                     "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
