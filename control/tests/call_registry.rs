@@ -49,6 +49,7 @@ fn line(tag: u32, suite: Suite) -> CryptoLine {
         tag,
         suite,
         key: fresh_key(suite).unwrap(),
+        extra_keys: vec![],
         params: vec![],
     }
 }
