@@ -147,6 +147,9 @@ pub fn rewrite(sdp: &mut SessionDescription, locals: &[LocalMedia], opts: &Rewri
     }
     sdp.remove_ice();
     sdp.remove_dtls();
+    // Keys must never pass from one leg to the other, wherever the peer put them.
+    sdp.remove_attributes("crypto");
+    sdp.remove_lines('k');
     for (m, l) in sdp.media.iter_mut().zip(locals) {
         let ip = opts.media_address.unwrap_or(l.addr);
         if l.rejected {
@@ -173,6 +176,7 @@ pub fn rewrite(sdp: &mut SessionDescription, locals: &[LocalMedia], opts: &Rewri
             })
             .collect();
         m.set_crypto(&cryptos);
+        m.remove_lines('k');
         m.remove_ice();
         m.remove_dtls();
         m.set_rtcp_mux(l.rtcp_mux);
