@@ -4,7 +4,7 @@
 //!
 //! Every scenario runs against Sipwise rtpengine (the reference; Debian `rtpengine-daemon`)
 //! and against srtpgate. Needs root (or CAP_NET_RAW) for the capture and the Debian packages
-//! `kamailio kamailio-extra-modules baresip rtpengine-daemon tshark`.
+//! `kamailio baresip-core rtpengine-daemon tshark`.
 
 use srtpgate_tests::e2e::kamailio::MediaFlags;
 use srtpgate_tests::e2e::relay::Relay;

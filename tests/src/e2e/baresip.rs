@@ -255,7 +255,7 @@ fn module_path() -> Result<PathBuf> {
     candidates
         .into_iter()
         .find(|p| p.join("ctrl_tcp.so").is_file())
-        .context("baresip modules (ctrl_tcp.so) not found: apt-get install baresip")
+        .context("baresip modules (ctrl_tcp.so) not found: apt-get install baresip-core")
 }
 
 /// The `config` file for one phone.
@@ -319,7 +319,7 @@ impl Baresip {
     /// Generates the config directory `<wd>/<user>` and starts baresip; ready when
     /// `ctrl_tcp` accepts and answers a command.
     pub fn start(wd: &Workdir, ua: &UserAgent) -> Result<Self> {
-        let bin = require("baresip", "baresip")?;
+        let bin = require("baresip", "baresip-core")?;
         let modules = module_path()?;
         let dir = wd.subdir(&ua.user)?;
         // baresip opens TLS on the SIP port + 1.

@@ -87,7 +87,7 @@ pub struct Kamailio {
 impl Kamailio {
     /// Writes the config into `wd` and starts Kamailio on `sip_port`, anchoring media at `ng`.
     pub fn start(wd: &Workdir, sip_port: u16, ng: SocketAddr, flags: &MediaFlags) -> Result<Self> {
-        let bin = require("kamailio", "kamailio kamailio-extra-modules")?;
+        let bin = require("kamailio", "kamailio")?;
         let dir = wd.subdir("kamailio")?;
         let cfg_path = dir.join("kamailio.cfg");
         fs::write(&cfg_path, render(sip_port, ng, flags)?)?;

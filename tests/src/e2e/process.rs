@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,8 @@ pub struct Workdir {
 impl Workdir {
     pub fn new(name: &str) -> Result<Self> {
         static SEQ: AtomicU32 = AtomicU32::new(0);
+        static SWEPT: Once = Once::new();
+        SWEPT.call_once(sweep_orphans);
         let path = std::env::temp_dir().join("srtpgate-e2e").join(format!(
             "{name}-{}-{}",
             std::process::id(),
@@ -90,6 +92,41 @@ impl Drop for Workdir {
     }
 }
 
+/// Kills processes left by an earlier test process that died without unwinding (killed by
+/// a timeout, say): Kamailio's workers do not follow their leader. They are recognised by a
+/// work directory `srtpgate-e2e/<name>-<pid>-<seq>` on their command line whose `<pid>` no
+/// longer runs.
+fn sweep_orphans() {
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let Some(owner) = cmdline.split("/srtpgate-e2e/").skip(1).find_map(|rest| {
+            let dir = rest.split(['/', ' ']).next()?;
+            dir.rsplit('-').nth(1)?.parse::<u32>().ok()
+        }) else {
+            continue;
+        };
+        if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
+            // SAFETY: kill(2) on one process id; touches no memory of ours.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
 /// The last `lines` lines of a text file (lossy UTF-8, carriage returns as newlines).
 pub fn tail(path: &Path, lines: usize) -> String {
     let mut bytes = Vec::new();
@@ -123,6 +160,16 @@ impl Child {
             .stdout(File::create(&stdout)?)
             .stderr(File::create(&stderr)?)
             .process_group(0);
+        // If the test process dies without unwinding (killed, aborted), take the leader
+        // along instead of leaving it running.
+        // SAFETY: the closure runs between fork and exec and calls only prctl(2), which is
+        // async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = cmd
             .spawn()
             .context(format!("starting {name} ({:?})", cmd.get_program()))?;
