@@ -3,6 +3,7 @@
 
 pub mod call;
 pub mod config;
+pub mod daemon;
 pub mod metrics;
 pub mod ng;
 pub mod sdp;

@@ -100,19 +100,18 @@ fn main() -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
-    let engine =
-        relay::engine::Engine::start(config.engine()?).context("starting the media engine")?;
+    let daemon = control::daemon::Daemon::start(&config)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        ng = %config.ng.listen,
         ports = %format_args!("{}-{}", config.media.port_min, config.media.port_max),
-        workers = engine.workers(),
         "srtpgate started"
     );
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    tracing::info!("srtpgate stopping on signal");
-    engine.shutdown();
+    let grace = Duration::from_secs(config.daemon.drain_grace);
+    tracing::info!(grace_s = grace.as_secs(), "srtpgate stopping on signal");
+    daemon.drain_and_stop(grace);
+    tracing::info!("srtpgate stopped");
     Ok(())
 }

@@ -104,6 +104,10 @@ impl CallRegistry {
         self.calls.get(id)
     }
 
+    pub fn call_mut(&mut self, id: &str) -> Option<&mut Call> {
+        self.calls.get_mut(id)
+    }
+
     pub fn calls(&self) -> impl Iterator<Item = &Call> {
         self.calls.values()
     }

@@ -1,0 +1,341 @@
+//! The ng commands, carried out on the call registry: what srtpgate does for each request.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::call::sdp::{extract, rewrite, suites_named, RewriteOptions};
+use crate::call::{AnswerOptions, CallError, CallRegistry, OfferOptions};
+use crate::metrics::ControlMetrics;
+use crate::ng::{
+    Command, Flag, Ice, NgHandler, NgRequest, NgResponse, Replace, RtcpMux, Transport,
+    TransportProtocol,
+};
+use crate::sdp::SessionDescription;
+
+use super::query::{call_stats, statistics};
+
+/// Carries out ng requests. Shared state sits behind a mutex: signalling is rare next to
+/// media, and the media path never takes it.
+pub struct CallControl {
+    pub(crate) registry: Arc<Mutex<CallRegistry>>,
+    pub(crate) metrics: Arc<ControlMetrics>,
+    pub(crate) draining: Arc<AtomicBool>,
+    pub(crate) started: SystemTime,
+    /// Seconds a `delete` without `delete-delay` waits before freeing media.
+    pub(crate) delete_delay: u64,
+    pub(crate) strict_source: bool,
+}
+
+impl NgHandler for CallControl {
+    fn handle(&mut self, req: &NgRequest) -> NgResponse {
+        self.metrics.ng_requests.fetch_add(1, Ordering::Relaxed);
+        let resp = match &req.command {
+            Command::Offer => self.offer(req),
+            Command::Answer => self.answer(req),
+            Command::Delete => self.delete(req),
+            Command::Query => self.query(req),
+            Command::List => self.list(req),
+            Command::Statistics => self.statistics(),
+            Command::StartRecording | Command::StopRecording => NgResponse::error(
+                "Recording is not available yet: srtpgate records only encrypted voicemail, which is not built",
+            ),
+            Command::Ping => NgResponse::pong(),
+            Command::Unsupported(name) => NgResponse::error(format!("Unsupported command \"{name}\"")),
+        };
+        if resp.is_error() {
+            self.metrics.ng_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        resp
+    }
+}
+
+/// Options srtpgate accepts in the request but does not act on: reported in `warning`.
+fn ignored_options(req: &NgRequest) -> Vec<String> {
+    let mut w = Vec::new();
+    if matches!(req.ice, Some(Ice::Force) | Some(Ice::Optional)) {
+        w.push("ICE=force/optional (ICE is removed)".to_string());
+    }
+    if req.dtls.is_some_and(|d| d != crate::ng::Dtls::Off) {
+        w.push("DTLS (DTLS-SRTP is not supported yet)".to_string());
+    }
+    if !req.codec.is_empty() {
+        w.push("codec (no transcoding)".to_string());
+    }
+    if req.tos.is_some() {
+        w.push("TOS".to_string());
+    }
+    if req.address_family.is_some() {
+        w.push("address-family".to_string());
+    }
+    for r in &req.replace {
+        if !matches!(r, Replace::Origin | Replace::SessionConnection) {
+            w.push(format!("replace {r:?}"));
+        }
+    }
+    for f in &req.flags {
+        if matches!(
+            f,
+            Flag::MediaHandover
+                | Flag::PortLatching
+                | Flag::NoPortLatching
+                | Flag::LoopProtect
+                | Flag::OriginalSendrecv
+                | Flag::GenerateMid
+                | Flag::Reset
+                | Flag::FullRtcpAttribute
+        ) {
+            w.push(format!("flag {f:?}"));
+        }
+    }
+    let s = &req.sdes;
+    if s.unencrypted_srtp || s.unencrypted_srtcp || s.unauthenticated_srtp || s.lifetime || s.nonew
+    {
+        w.push("SDES session parameters".to_string());
+    }
+    w
+}
+
+fn parse_sdp(req: &NgRequest) -> Result<SessionDescription, NgResponse> {
+    let text = req
+        .sdp_str()
+        .ok_or_else(|| NgResponse::error("No SDP body in message"))?;
+    let sdp = SessionDescription::parse(text)
+        .map_err(|e| NgResponse::error(format!("Failed to parse SDP: {e}")))?;
+    if sdp.media.is_empty() {
+        return Err(NgResponse::error("SDP has no media sections"));
+    }
+    Ok(sdp)
+}
+
+fn required<'a>(v: &'a Option<String>, what: &str) -> Result<&'a str, NgResponse> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| NgResponse::error(format!("No {what} in message")))
+}
+
+fn finish(resp: NgResponse, warnings: Vec<String>) -> NgResponse {
+    if warnings.is_empty() {
+        resp
+    } else {
+        resp.warn(warnings.join("; "))
+    }
+}
+
+impl CallControl {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallRegistry> {
+        // A panic while holding the lock would be a bug; carry on with the data as it is.
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn call_error(&self, req: &NgRequest, e: CallError) -> NgResponse {
+        match e {
+            CallError::LoadLimit(_) if req.supports_load_limit => NgResponse::load_limit(None),
+            CallError::LoadLimit(_) => NgResponse::error("Parallel session limit reached"),
+            CallError::Engine(relay::engine::EngineError::NoPorts { .. }) => {
+                NgResponse::error("Ran out of ports")
+            }
+            e => NgResponse::error(e.to_string()),
+        }
+    }
+
+    fn interface(&self, reg: &CallRegistry, name: &Option<String>) -> Result<usize, NgResponse> {
+        match name {
+            None => Ok(0),
+            Some(n) => reg
+                .engine()
+                .interface(n)
+                .ok_or_else(|| NgResponse::error(format!("Unknown interface \"{n}\""))),
+        }
+    }
+
+    fn rewrite_options(req: &NgRequest) -> RewriteOptions {
+        RewriteOptions {
+            replace_origin: req.replace.contains(&Replace::Origin),
+            media_address: req.media_address,
+            no_rtcp_attribute: req.has(Flag::NoRtcpAttribute),
+        }
+    }
+
+    fn offer(&mut self, req: &NgRequest) -> NgResponse {
+        let (call_id, from_tag) = match (
+            required(&req.call_id, "call-id"),
+            required(&req.from_tag, "from-tag"),
+        ) {
+            (Ok(c), Ok(f)) => (c, f),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
+        let mut sdp = match parse_sdp(req) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        let source = req
+            .received_from
+            .as_ref()
+            .filter(|_| req.has(Flag::SipSourceAddress))
+            .map(|r| r.address);
+        let media = match extract(&sdp, source) {
+            Ok(m) => m,
+            Err(e) => return NgResponse::error(e.to_string()),
+        };
+        let mut warnings = ignored_options(req);
+        let srtp_toward_answerer = match req.transport {
+            Some(Transport::Protocol(TransportProtocol::RtpAvp | TransportProtocol::RtpAvpf)) => {
+                Some(false)
+            }
+            Some(Transport::Protocol(TransportProtocol::RtpSavp | TransportProtocol::RtpSavpf)) => {
+                Some(true)
+            }
+            Some(Transport::Protocol(p)) => {
+                return NgResponse::error(format!(
+                    "transport-protocol {} is not supported yet",
+                    p.as_str()
+                ))
+            }
+            Some(Transport::Accept) | None => None,
+        };
+        if req.sdes.off && srtp_toward_answerer == Some(true) {
+            return NgResponse::error(
+                "SDES is off but SRTP was requested, and DTLS-SRTP is not supported yet",
+            );
+        }
+        let (exclude, bad_no) = suites_named(&req.sdes.no);
+        let (only, bad_only) = suites_named(&req.sdes.only);
+        warnings.extend(
+            bad_no
+                .into_iter()
+                .chain(bad_only)
+                .map(|s| format!("unknown SDES suite {s}")),
+        );
+        for m in &media {
+            warnings.extend(
+                m.unsupported_suites
+                    .iter()
+                    .map(|s| format!("crypto suite {s} not supported, ignored")),
+            );
+        }
+        let mux =
+            if req.rtcp_mux.contains(&RtcpMux::Offer) || req.rtcp_mux.contains(&RtcpMux::Require) {
+                Some(true)
+            } else if req.rtcp_mux.contains(&RtcpMux::Demux) {
+                Some(false)
+            } else {
+                None
+            };
+        let mut reg = self.lock();
+        let (offerer_iface, answerer_iface) = match (
+            self.interface(&reg, &req.direction[0]),
+            self.interface(&reg, &req.direction[1]),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
+        if self.draining.load(Ordering::Relaxed) && reg.call(call_id).is_none() {
+            return NgResponse::error("srtpgate is shutting down and takes no new calls");
+        }
+        let opts = OfferOptions {
+            srtp_toward_answerer,
+            exclude_suites: exclude,
+            only_suites: only,
+            offerer_iface,
+            answerer_iface,
+            label: req.label.clone(),
+            strict_source: self.strict_source || req.has(Flag::StrictSource),
+            asymmetric: req.has(Flag::Asymmetric),
+            mux_toward_answerer: mux,
+        };
+        let locals = match reg.offer(call_id, from_tag, req.to_tag.as_deref(), &media, &opts) {
+            Ok(l) => l,
+            Err(e) => return self.call_error(req, e),
+        };
+        if let Some(call) = reg.call_mut(call_id) {
+            if req.metadata.is_some() {
+                call.metadata = req.metadata.clone();
+            }
+            if req.record_call == Some(true) {
+                call.record = true;
+                warnings.push("record-call: recording is not available yet".into());
+            }
+        }
+        rewrite(&mut sdp, &locals, &Self::rewrite_options(req));
+        finish(NgResponse::with_sdp(sdp.to_string()), warnings)
+    }
+
+    fn answer(&mut self, req: &NgRequest) -> NgResponse {
+        let ids = (
+            required(&req.call_id, "call-id"),
+            required(&req.from_tag, "from-tag"),
+            required(&req.to_tag, "to-tag"),
+        );
+        let (call_id, from_tag, to_tag) = match ids {
+            (Ok(c), Ok(f), Ok(t)) => (c, f, t),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
+        };
+        let mut sdp = match parse_sdp(req) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        let source = req
+            .received_from
+            .as_ref()
+            .filter(|_| req.has(Flag::SipSourceAddress))
+            .map(|r| r.address);
+        let media = match extract(&sdp, source) {
+            Ok(m) => m,
+            Err(e) => return NgResponse::error(e.to_string()),
+        };
+        let opts = AnswerOptions {
+            label: req.label.clone(),
+            strict_source: self.strict_source || req.has(Flag::StrictSource),
+            reject_offerer_mux: req.rtcp_mux.contains(&RtcpMux::Reject),
+        };
+        let locals = match self.lock().answer(call_id, from_tag, to_tag, &media, &opts) {
+            Ok(l) => l,
+            Err(e) => return self.call_error(req, e),
+        };
+        rewrite(&mut sdp, &locals, &Self::rewrite_options(req));
+        finish(NgResponse::with_sdp(sdp.to_string()), ignored_options(req))
+    }
+
+    fn delete(&mut self, req: &NgRequest) -> NgResponse {
+        let call_id = match required(&req.call_id, "call-id") {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let delay = Duration::from_secs(req.delete_delay.map_or(self.delete_delay, u64::from));
+        let mut warnings = Vec::new();
+        if req.has(Flag::ToTag) {
+            warnings.push("to-tag: the whole call is deleted".to_string());
+        }
+        match self.lock().delete(call_id, delay) {
+            Ok(()) => finish(NgResponse::ok(), warnings),
+            Err(CallError::UnknownCall) if !req.has(Flag::Fatal) => {
+                NgResponse::ok().warn("Call-ID not found")
+            }
+            Err(e) => NgResponse::error(e.to_string()),
+        }
+    }
+
+    fn query(&mut self, req: &NgRequest) -> NgResponse {
+        let call_id = match required(&req.call_id, "call-id") {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        let reg = self.lock();
+        match reg.call(call_id) {
+            Some(call) => NgResponse::query(call_stats(&reg, call)),
+            None => NgResponse::error("Unknown call-id"),
+        }
+    }
+
+    fn list(&mut self, req: &NgRequest) -> NgResponse {
+        let limit = req.limit.unwrap_or(32) as usize;
+        let reg = self.lock();
+        NgResponse::list(reg.calls().take(limit).map(|c| c.id.clone()).collect())
+    }
+
+    fn statistics(&mut self) -> NgResponse {
+        let reg = self.lock();
+        NgResponse::statistics(statistics(&reg, &self.metrics, self.started))
+    }
+}

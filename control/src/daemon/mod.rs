@@ -1,0 +1,176 @@
+//! The srtpgate daemon: the media engine, the ng control socket, engine events and timers,
+//! metrics, and draining on SIGTERM.
+
+mod handler;
+mod query;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use handler::CallControl;
+
+use crate::call::CallRegistry;
+use crate::config::Config;
+use crate::metrics::{self, ControlMetrics};
+use crate::ng::{NgServer, NgServerConfig};
+use relay::engine::Engine;
+
+/// A running daemon.
+pub struct Daemon {
+    engine: Arc<Engine>,
+    registry: Arc<Mutex<CallRegistry>>,
+    metrics: Arc<ControlMetrics>,
+    draining: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    ng_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+}
+
+impl Daemon {
+    /// Starts the engine and every listener of `config`.
+    pub fn start(config: &Config) -> anyhow::Result<Daemon> {
+        let engine = Arc::new(Engine::start(config.engine()?)?);
+        let metrics = Arc::new(ControlMetrics::default());
+        let registry = Arc::new(Mutex::new(CallRegistry::new(
+            engine.clone(),
+            metrics.clone(),
+            config.ng.max_calls,
+        )));
+        let draining = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let socket = UdpSocket::bind(config.ng.listen)
+            .map_err(|e| anyhow::anyhow!("binding the ng socket {}: {e}", config.ng.listen))?;
+        socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let ng_addr = socket.local_addr()?;
+        let mut control = CallControl {
+            registry: registry.clone(),
+            metrics: metrics.clone(),
+            draining: draining.clone(),
+            started: SystemTime::now(),
+            delete_delay: config.ng.delete_delay,
+            strict_source: config.media.strict_source,
+        };
+        let mut threads = Vec::new();
+        let (stop_ng, m) = (stop.clone(), metrics.clone());
+        threads.push(std::thread::Builder::new().name("srtpgate-ng".into()).spawn(move || {
+            let mut server = NgServer::new(NgServerConfig::default());
+            let mut buf = vec![0u8; 65536];
+            let mut seen = (0u64, 0u64);
+            while !stop_ng.load(Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+                if let Some(reply) = server.handle_datagram(from, &buf[..n], Instant::now(), &mut control) {
+                    if let Err(e) = socket.send_to(&reply, from) {
+                        tracing::warn!(peer = %from, error = %e, "sending an ng reply failed");
+                    }
+                }
+                let c = server.counters();
+                // Errors the call layer answered are counted there; the rest are malformed input.
+                let bad: u64 = c.errors.iter().filter(|(k, _)| **k != "handler").map(|(_, v)| v).sum();
+                let retx = c.retransmissions;
+                m.ng_retransmissions.fetch_add(retx - seen.0, Ordering::Relaxed);
+                m.ng_malformed.fetch_add(bad - seen.1, Ordering::Relaxed);
+                seen = (retx, bad);
+            }
+        })?);
+        let (stop_ev, reg, eng) = (stop.clone(), registry.clone(), engine.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name("srtpgate-events".into())
+                .spawn(move || {
+                    let mut events = Vec::new();
+                    while !stop_ev.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(200));
+                        events.clear();
+                        eng.poll_events(&mut events);
+                        let gone = reg.lock().unwrap_or_else(|p| p.into_inner()).tick(&events);
+                        for id in gone {
+                            tracing::info!(call = %id, "call removed (timer or media timeout)");
+                        }
+                    }
+                })?,
+        );
+        let metrics_addr = match config.metrics.listen {
+            Some(addr) => {
+                // A weak reference: the metrics thread must not keep the engine alive.
+                let (eng, m) = (Arc::downgrade(&engine), metrics.clone());
+                let body = Arc::new(move || {
+                    metrics::render(&m, &eng.upgrade().map(|e| e.stats()).unwrap_or_default())
+                });
+                Some(
+                    metrics::serve(addr, body)
+                        .map_err(|e| anyhow::anyhow!("binding the metrics socket {addr}: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        tracing::info!(ng = %ng_addr, metrics = ?metrics_addr, workers = engine.workers(), backend = ?engine.backend(), "srtpgate ready");
+        Ok(Daemon {
+            engine,
+            registry,
+            metrics,
+            draining,
+            stop,
+            threads,
+            ng_addr,
+            metrics_addr,
+        })
+    }
+
+    pub fn ng_addr(&self) -> SocketAddr {
+        self.ng_addr
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    pub fn metrics(&self) -> &ControlMetrics {
+        &self.metrics
+    }
+
+    fn calls(&self) -> usize {
+        self.registry.lock().map_or(0, |r| r.len())
+    }
+
+    /// Refuses new calls, keeps media of existing ones for up to `grace` (or until they
+    /// end), then stops everything.
+    pub fn drain_and_stop(self, grace: Duration) {
+        self.draining.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + grace;
+        let mut n = self.calls();
+        if n > 0 {
+            tracing::info!(
+                calls = n,
+                grace_s = grace.as_secs(),
+                "draining: new calls refused, media kept"
+            );
+        }
+        while n > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            n = self.calls();
+        }
+        self.stop_now();
+    }
+
+    fn stop_now(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Ok(mut reg) = self.registry.lock() {
+            let ids: Vec<String> = reg.calls().map(|c| c.id.clone()).collect();
+            for id in ids {
+                let _ = reg.delete(&id, Duration::ZERO);
+            }
+        }
+        drop(self.registry);
+        match Arc::try_unwrap(self.engine) {
+            Ok(e) => e.shutdown(),
+            Err(_) => tracing::warn!("engine still referenced at shutdown; workers stop on drop"),
+        }
+    }
+}
