@@ -73,19 +73,16 @@ fn one_way_audio_is_caught_rtpengine_unpadded_gcm_key() {
 }
 
 #[test]
-#[ignore = "needs the ng server"]
 fn sdes_call_through_srtpgate() {
     run(CallScenario::sdes_call(srtpgate()));
 }
 
 #[test]
-#[ignore = "needs the ng server"]
 fn srtp_to_rtp_bridging_through_srtpgate() {
     run(CallScenario::srtp_to_rtp(srtpgate()));
 }
 
 #[test]
-#[ignore = "needs the ng server"]
 fn rtp_to_srtp_bridging_through_srtpgate() {
     run(CallScenario::rtp_to_srtp(srtpgate()));
 }
