@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes the SRTP/SRTCP receive path (relay/fuzz: targets `unprotect` and `unprotect_rtcp`)
+# Fuzzes what parses bytes from peers: SRTP/SRTCP (relay/fuzz: `unprotect`, `unprotect_rtcp`)
+# and the ng protocol and SDP (control/fuzz: `ng_parse`, `sdp_parse`)
 # for a bounded time per target: tools/fuzz.sh [SECONDS]  (default 30).
 # Installs cargo-fuzz only when it is missing. Exits non-zero when a target crashes (or
-# fails to build); the crashing input is kept under relay/fuzz/artifacts/<target>/.
+# fails to build); the crashing input is kept under <crate>/artifacts/<target>/.
 #
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer=address, ...). The toolchain
 # here is stable, so RUSTC_BOOTSTRAP=1 unlocks them; libFuzzer itself is built from
@@ -15,7 +16,8 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: $0 [SECONDS]  (a positive whole number of seconds per target)" >&2
   exit 2
 fi
-targets=(unprotect unprotect_rtcp)
+# crate directory:target
+targets=(relay/fuzz:unprotect relay/fuzz:unprotect_rtcp control/fuzz:ng_parse control/fuzz:sdp_parse)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz"
@@ -27,26 +29,31 @@ if ! command -v c++ >/dev/null 2>&1; then
 fi
 
 export RUSTC_BOOTSTRAP=1
-cd relay/fuzz
+top=$(pwd)
 
 # Build first, so that the time limits below bound fuzzing only.
 for t in "${targets[@]}"; do
-  cargo fuzz build "$t"
+  (cd "${t%%:*}" && cargo fuzz build "${t##*:}")
 done
 
 status=0
 for t in "${targets[@]}"; do
-  mkdir -p "corpus/$t" "artifacts/$t"
-  echo "==> fuzzing $t for ${seconds}s"
+  dir=${t%%:*} name=${t##*:}
+  cd "$top/$dir"
+  mkdir -p "corpus/$name" "artifacts/$name"
+  if [[ $name == sdp_parse ]]; then
+    cp "$top"/control/tests/sdp_fixtures/*.sdp "corpus/$name/" 2>/dev/null || true
+  fi
+  echo "==> fuzzing $dir $name for ${seconds}s"
   # -max_total_time bounds libFuzzer; the outer timeout is a guard against a hang.
-  if ! timeout "$((seconds + 120))" cargo fuzz run "$t" "corpus/$t" -- \
+  if ! timeout "$((seconds + 120))" cargo fuzz run "$name" "corpus/$name" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="artifacts/$t/" -print_final_stats=1 2>"artifacts/$t/log.txt"; then
-    echo "fuzz.sh: $t FAILED; last lines of relay/fuzz/artifacts/$t/log.txt:" >&2
-    tail -n 40 "artifacts/$t/log.txt" >&2
+    -artifact_prefix="artifacts/$name/" -print_final_stats=1 2>"artifacts/$name/log.txt"; then
+    echo "fuzz.sh: $name FAILED; last lines of $dir/artifacts/$name/log.txt:" >&2
+    tail -n 40 "artifacts/$name/log.txt" >&2
     status=1
   else
-    grep -E '^stat::number_of_executed_units|^Done' "artifacts/$t/log.txt" || true
+    grep -E '^stat::number_of_executed_units|^Done' "artifacts/$name/log.txt" || true
   fi
 done
 exit "$status"
