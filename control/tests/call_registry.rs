@@ -294,3 +294,52 @@ fn bad_answers_and_limits() {
     ));
     let _ = MasterKey::new(Suite::AesCm128HmacSha1_80, &[0; 16], &[0; 14]);
 }
+
+#[test]
+fn forked_offer_only_the_last_answered_branch_gets_media() {
+    let mut reg = registry(56400);
+    let (a, b1, b2) = (endpoint(), endpoint(), endpoint());
+    let a_line = line(1, Suite::AesCm128HmacSha1_80);
+    let to_b = reg
+        .offer(
+            "c5",
+            "ta",
+            None,
+            &[remote(&a, vec![a_line.clone()])],
+            &OfferOptions::default(),
+        )
+        .unwrap();
+    // Branch 1 answers first (183 early media), then branch 2 (200 OK) wins the call.
+    let b1_line = line(1, Suite::AesCm128HmacSha1_80);
+    reg.answer(
+        "c5",
+        "ta",
+        "tb1",
+        &[remote(&b1, vec![b1_line])],
+        &AnswerOptions::default(),
+    )
+    .unwrap();
+    let b2_line = line(1, Suite::AesCm128HmacSha1_80);
+    let to_a = reg
+        .answer(
+            "c5",
+            "ta",
+            "tb2",
+            &[remote(&b2, vec![b2_line.clone()])],
+            &AnswerOptions::default(),
+        )
+        .unwrap();
+    let relay_to_b = &to_b[0].crypto[0];
+    let mut a_tx = ctx(&a_line);
+    let mut b2_rx = ctx(relay_to_b);
+    relay_one(&a, Some(&mut a_tx), &to_a[0], &b2, Some(&mut b2_rx), 1);
+    b1.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(
+        b1.recv_from(&mut buf).is_err(),
+        "the losing branch received media"
+    );
+    let call = reg.call("c5").unwrap();
+    assert!(call.monologue("tb2").is_some() && call.monologue("tb1").is_none());
+}
