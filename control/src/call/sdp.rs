@@ -45,15 +45,13 @@ fn extract_one(
     m: &MediaDescription,
     source: Option<IpAddr>,
 ) -> Result<RemoteMedia, MediaError> {
-    if m.proto.is_dtls()
+    let dtls = m.proto.is_dtls()
         || sdp
             .fingerprints_for(m)
             .map(|f| !f.is_empty())
-            .unwrap_or(false)
-    {
-        if m.port != 0 {
-            return Err(MediaError::Dtls(index));
-        }
+            .unwrap_or(false);
+    if dtls && m.port != 0 {
+        return Err(MediaError::Dtls(index));
     }
     if !m.proto.is_rtp() && m.port != 0 {
         return Err(MediaError::NotRtp(index, m.proto.as_str().to_string()));
@@ -268,7 +266,7 @@ mod tests {
         };
         rewrite(
             &mut sdp,
-            &[local.clone()],
+            std::slice::from_ref(&local),
             &RewriteOptions {
                 replace_origin: true,
                 ..Default::default()
