@@ -1,3 +1,4 @@
 pub mod engine;
+pub mod li;
 pub mod packet;
 pub mod srtp;
