@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod metrics;
 pub mod ng;
 pub mod sdp;
+pub mod sip;
