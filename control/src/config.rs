@@ -17,6 +17,8 @@ pub struct Config {
     pub media: MediaConfig,
     pub metrics: MetricsConfig,
     pub daemon: DaemonConfig,
+    /// The built-in SIP access edge (registrar and proxy); see docs/sip-edge.md.
+    pub sip: crate::sip::config::SipConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -135,6 +137,8 @@ pub enum ConfigError {
     DuplicateInterface(String),
     #[error("unknown media backend {0:?} (batch or uring)")]
     Backend(String),
+    #[error("{0}")]
+    Sip(#[from] crate::sip::config::SipConfigError),
 }
 
 impl Config {
@@ -169,6 +173,7 @@ impl Config {
             }
         }
         self.backend()?;
+        self.sip.validate()?;
         Ok(())
     }
 

@@ -8,3 +8,4 @@ pub mod metrics;
 pub mod ng;
 pub mod sdp;
 pub mod sip;
+pub mod sip_edge;

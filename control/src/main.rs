@@ -41,6 +41,22 @@ struct Cli {
     /// Prometheus metrics address (`off` to disable) [default: 127.0.0.1:9103].
     #[arg(long, value_name = "ADDR:PORT|off")]
     metrics_listen: Option<String>,
+    /// SIP edge address, UDP and TCP (repeatable; `off` disables the SIP edge)
+    /// [default: 127.0.0.1:5060].
+    #[arg(long, value_name = "ADDR:PORT|off")]
+    sip_listen: Vec<String>,
+    /// SIP over TLS (SIPS) address; needs --sip-tls-cert and --sip-tls-key.
+    #[arg(long, value_name = "ADDR:PORT")]
+    sip_tls_listen: Vec<SocketAddr>,
+    /// PEM certificate chain for SIP over TLS.
+    #[arg(long, value_name = "FILE")]
+    sip_tls_cert: Option<PathBuf>,
+    /// PEM private key for SIP over TLS.
+    #[arg(long, value_name = "FILE")]
+    sip_tls_key: Option<PathBuf>,
+    /// Next hop for calls to users not registered here (`host:port[;transport=tcp]`).
+    #[arg(long, value_name = "HOST:PORT")]
+    sip_outbound: Option<String>,
     /// Log filter (tracing env-filter syntax), e.g. `info` or `control=debug`.
     #[arg(long, default_value = "info", env = "SRTPGATE_LOG")]
     log: String,
@@ -83,8 +99,38 @@ impl Cli {
                 ),
             };
         }
+        self.sip_overrides(&mut c)?;
         c.validate().context("invalid configuration")?;
         Ok(c)
+    }
+}
+
+impl Cli {
+    fn sip_overrides(&self, c: &mut Config) -> anyhow::Result<()> {
+        if self.sip_listen.iter().any(|s| s == "off" || s == "none") {
+            c.sip.enabled = false;
+        } else if !self.sip_listen.is_empty() {
+            let addrs = self
+                .sip_listen
+                .iter()
+                .map(|a| a.parse().with_context(|| format!("--sip-listen {a:?}")))
+                .collect::<anyhow::Result<Vec<SocketAddr>>>()?;
+            c.sip.listen_udp = addrs.clone();
+            c.sip.listen_tcp = addrs;
+        }
+        if !self.sip_tls_listen.is_empty() {
+            c.sip.listen_tls = self.sip_tls_listen.clone();
+        }
+        if let Some(p) = &self.sip_tls_cert {
+            c.sip.tls_cert = Some(p.clone());
+        }
+        if let Some(p) = &self.sip_tls_key {
+            c.sip.tls_key = Some(p.clone());
+        }
+        if let Some(o) = &self.sip_outbound {
+            c.sip.outbound = Some(o.clone());
+        }
+        Ok(())
     }
 }
 

@@ -28,6 +28,7 @@ pub struct Daemon {
     threads: Vec<JoinHandle<()>>,
     ng_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
+    sip: Option<crate::sip_edge::SipEdge>,
 }
 
 impl Daemon {
@@ -107,6 +108,12 @@ impl Daemon {
             }
             None => None,
         };
+        let sip = crate::sip_edge::start_with_daemon(
+            &config.sip,
+            registry.clone(),
+            draining.clone(),
+            config.media.strict_source,
+        )?;
         tracing::info!(ng = %ng_addr, metrics = ?metrics_addr, workers = engine.workers(), backend = ?engine.backend(), "srtpgate ready");
         Ok(Daemon {
             engine,
@@ -117,7 +124,13 @@ impl Daemon {
             threads,
             ng_addr,
             metrics_addr,
+            sip,
         })
+    }
+
+    /// The SIP edge, when it runs.
+    pub fn sip(&self) -> Option<&crate::sip_edge::SipEdge> {
+        self.sip.as_ref()
     }
 
     pub fn ng_addr(&self) -> SocketAddr {
@@ -157,6 +170,9 @@ impl Daemon {
     }
 
     fn stop_now(mut self) {
+        if let Some(sip) = self.sip.take() {
+            sip.stop();
+        }
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();

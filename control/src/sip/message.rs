@@ -293,6 +293,24 @@ impl Message {
         Ok(first)
     }
 
+    /// Replaces the first element of a list header (the top Via) where it stands.
+    pub fn replace_front(&mut self, name: &str, value: &str) -> Result<(), ParseError> {
+        let want = canonical(name);
+        let Some(i) = self.headers.iter().position(|h| canonical(&h.name) == want) else {
+            return Err(ParseError::MissingHeader("via"));
+        };
+        let mut parts: Vec<String> = split_list(&self.headers[i].value)?
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        match parts.first_mut() {
+            Some(p) => *p = value.to_string(),
+            None => parts.push(value.to_string()),
+        }
+        self.headers[i].value = parts.join(", ");
+        Ok(())
+    }
+
     /// Sets the body and its Content-Type (or removes both for an empty body).
     pub fn set_body(&mut self, content_type: Option<&str>, body: Vec<u8>) {
         match content_type {

@@ -26,6 +26,7 @@ use super::uri::Uri;
 use super::{Flow, Transmit, Transport};
 
 pub use calls::CallState;
+pub use request::resolve;
 
 /// A next hop: where to send, over what.
 #[derive(Clone, Debug, PartialEq, Eq)]

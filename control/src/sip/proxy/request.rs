@@ -84,9 +84,7 @@ fn stamp_via(req: &mut Message, flow: &Flow) -> Option<()> {
                 .set("received", Some(flow.remote.ip().to_string()));
         }
     }
-    req.pop_front("via").ok()?;
-    req.push_front("Via", via.to_string());
-    Some(())
+    req.replace_front("via", &via.to_string()).ok()
 }
 
 /// Where responses to a request go (RFC 3261 18.2.2, RFC 3581 4): back over the same
