@@ -3,8 +3,10 @@
 
 pub mod call;
 pub mod config;
+pub mod dtls;
 pub mod daemon;
 pub mod metrics;
+pub mod ice;
 pub mod ng;
 pub mod sdp;
 pub mod sip;
