@@ -5,20 +5,17 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use relay::srtp::{MasterKey, Suite};
+use relay::srtp::{CipherKind, MasterKey, Suite};
 
 /// The suites srtpgate offers when it adds SRTP toward a side that did not ask for any
-/// particular suite, strongest first (the order rtpengine uses).
-pub const DEFAULT_OFFER: [Suite; 8] = [
-    Suite::AeadAes256Gcm,
-    Suite::AeadAes128Gcm,
-    Suite::Aes256CmHmacSha1_80,
-    Suite::Aes256CmHmacSha1_32,
-    Suite::Aes192CmHmacSha1_80,
-    Suite::Aes192CmHmacSha1_32,
-    Suite::AesCm128HmacSha1_80,
-    Suite::AesCm128HmacSha1_32,
-];
+/// particular suite: every encrypting counter-mode and AEAD suite, strongest first (the
+/// order rtpengine uses; f8 and NULL only when an offerer asks for them).
+pub fn default_offer() -> Vec<Suite> {
+    Suite::ALL
+        .into_iter()
+        .filter(|s| matches!(s.cipher(), CipherKind::AesCm | CipherKind::AesGcm))
+        .collect()
+}
 
 /// Why no key could be made.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -53,7 +50,7 @@ pub struct CryptoLine {
 /// other side), the default list.
 pub fn suites_to_offer(offered: &[Suite], excluded: &[Suite], only: &[Suite]) -> Vec<Suite> {
     let base: Vec<Suite> = if offered.is_empty() {
-        DEFAULT_OFFER.to_vec()
+        default_offer()
     } else {
         offered.to_vec()
     };
@@ -115,7 +112,9 @@ mod tests {
         let cm32 = Suite::AesCm128HmacSha1_32;
         assert_eq!(suites_to_offer(&[cm80, cm32], &[], &[]), vec![cm80, cm32]);
         assert_eq!(suites_to_offer(&[cm80, cm32], &[cm32], &[]), vec![cm80]);
-        assert_eq!(suites_to_offer(&[], &[], &[]), DEFAULT_OFFER.to_vec());
+        assert_eq!(suites_to_offer(&[], &[], &[]), default_offer());
+        assert_eq!(default_offer().len(), 8);
+        assert_eq!(default_offer()[0], Suite::AeadAes256Gcm);
         assert_eq!(suites_to_offer(&[], &[], &[cm80]), vec![cm80]);
         let lines = offer_lines(&[cm80, cm32]).unwrap();
         assert_eq!(lines.iter().map(|l| l.tag).collect::<Vec<_>>(), vec![1, 2]);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::call::sdp::{extract, rewrite, suites_named, RewriteOptions};
-use crate::call::{AnswerOptions, CallError, CallRegistry, OfferOptions};
+use crate::call::{AnswerOptions, CallError, CallRegistry, OfferOptions, RemoteMedia};
 use crate::metrics::ControlMetrics;
 use crate::ng::{
     Command, Flag, Ice, NgHandler, NgRequest, NgResponse, Replace, RtcpMux, Transport,
@@ -108,6 +108,19 @@ fn parse_sdp(req: &NgRequest) -> Result<SessionDescription, NgResponse> {
     Ok(sdp)
 }
 
+/// The request's SDP and what it says about each media stream (with the SIP source
+/// address in place of the SDP's when the proxy asks for it).
+fn sdp_media(req: &NgRequest) -> Result<(SessionDescription, Vec<RemoteMedia>), NgResponse> {
+    let sdp = parse_sdp(req)?;
+    let source = req
+        .received_from
+        .as_ref()
+        .filter(|_| req.has(Flag::SipSourceAddress))
+        .map(|r| r.address);
+    let media = extract(&sdp, source).map_err(|e| NgResponse::error(e.to_string()))?;
+    Ok((sdp, media))
+}
+
 fn required<'a>(v: &'a Option<String>, what: &str) -> Result<&'a str, NgResponse> {
     v.as_deref()
         .filter(|s| !s.is_empty())
@@ -165,18 +178,9 @@ impl CallControl {
             (Ok(c), Ok(f)) => (c, f),
             (Err(e), _) | (_, Err(e)) => return e,
         };
-        let mut sdp = match parse_sdp(req) {
-            Ok(s) => s,
+        let (mut sdp, media) = match sdp_media(req) {
+            Ok(x) => x,
             Err(e) => return e,
-        };
-        let source = req
-            .received_from
-            .as_ref()
-            .filter(|_| req.has(Flag::SipSourceAddress))
-            .map(|r| r.address);
-        let media = match extract(&sdp, source) {
-            Ok(m) => m,
-            Err(e) => return NgResponse::error(e.to_string()),
         };
         let mut warnings = ignored_options(req);
         let srtp_toward_answerer = match req.transport {
@@ -271,18 +275,9 @@ impl CallControl {
             (Ok(c), Ok(f), Ok(t)) => (c, f, t),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
         };
-        let mut sdp = match parse_sdp(req) {
-            Ok(s) => s,
+        let (mut sdp, media) = match sdp_media(req) {
+            Ok(x) => x,
             Err(e) => return e,
-        };
-        let source = req
-            .received_from
-            .as_ref()
-            .filter(|_| req.has(Flag::SipSourceAddress))
-            .map(|r| r.address);
-        let media = match extract(&sdp, source) {
-            Ok(m) => m,
-            Err(e) => return NgResponse::error(e.to_string()),
         };
         let opts = AnswerOptions {
             label: req.label.clone(),
