@@ -319,6 +319,12 @@ impl Baresip {
     /// Generates the config directory `<wd>/<user>` and starts baresip; ready when
     /// `ctrl_tcp` accepts and answers a command.
     pub fn start(wd: &Workdir, ua: &UserAgent) -> Result<Self> {
+        Self::start_with_config(wd, ua, "")
+    }
+
+    /// Like [`start`](Self::start), with `extra` lines appended to the generated config
+    /// (e.g. `sip_cafile` for SIP over TLS).
+    pub fn start_with_config(wd: &Workdir, ua: &UserAgent, extra: &str) -> Result<Self> {
         let bin = require("baresip", "baresip-core")?;
         let modules = module_path()?;
         let dir = wd.subdir(&ua.user)?;
@@ -336,7 +342,7 @@ impl Baresip {
                 ua.tone_hz,
                 &modules,
                 &dir,
-            ),
+            ) + extra,
         )?;
         fs::write(dir.join("accounts"), "")?;
         fs::write(dir.join("contacts"), "")?;

@@ -26,6 +26,7 @@ pub mod process;
 pub mod relay;
 pub mod scenario;
 pub mod sip;
+pub mod sip_edge;
 pub mod wav;
 
 pub use error::{Context, E2eError, Result};
