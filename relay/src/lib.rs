@@ -1,4 +1,5 @@
 pub mod engine;
 pub mod li;
 pub mod packet;
+pub mod record;
 pub mod srtp;

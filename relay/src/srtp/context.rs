@@ -172,6 +172,14 @@ impl Streams {
         lru
     }
 
+    /// A new stream for `ssrc`, replacing any state it had.
+    pub(crate) fn insert_fresh(&mut self, ssrc: u32) -> usize {
+        if let Some(pos) = self.list.iter().position(|s| s.ssrc == ssrc) {
+            self.list.swap_remove(pos);
+        }
+        self.insert(ssrc)
+    }
+
     pub(crate) fn find_or_insert(&mut self, ssrc: u32) -> usize {
         match self.find(ssrc) {
             Some(i) => i,
@@ -236,6 +244,18 @@ impl SrtpContext {
             .position(|s| s.master.mki() == Some(mki))
             .ok_or(Error::UnknownMki)?;
         Ok(())
+    }
+
+    /// Tells the receiving side that the next SRTP packet of `ssrc` with sequence number
+    /// `seq` has rollover counter `roc` (RFC 3711 §3.3.1: a receiver that joins a session
+    /// late learns the ROC out of band). Forgets anything seen of `ssrc` before; later
+    /// packets are indexed from there as usual.
+    pub fn set_rx_roc(&mut self, ssrc: u32, roc: u32, seq: u16) {
+        let index = (u64::from(roc) << 16) | u64::from(seq);
+        let si = self.rx.insert_fresh(ssrc);
+        if index > 0 {
+            self.rx.list[si].rtp.accept(index - 1);
+        }
     }
 
     /// Bytes `protect` appends to an RTP packet.
