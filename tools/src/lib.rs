@@ -1,5 +1,6 @@
 //! Shared code of the operator and agency tools.
 
+pub mod li;
 pub mod link;
 pub mod pcap;
 pub mod srtp_pcap;
