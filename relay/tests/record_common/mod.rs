@@ -70,3 +70,38 @@ pub fn contains_any_window(hay: &[u8], frames: &[Vec<u8>], n: usize) -> bool {
     }
     hay.windows(n).any(|w| windows.contains(w))
 }
+
+/// An engine on ports `base..base+99` with an SRTP flow (keys of `seed`) on one port and an
+/// as-received tap on it; the flow has nowhere to send, as for a voicemail deposit.
+pub fn engine_with_tap(
+    base: u16,
+    seed: u8,
+) -> (
+    relay::engine::Engine,
+    relay::engine::LocalPort,
+    relay::engine::TapReceiver,
+) {
+    use relay::engine::{
+        tap, Command, Engine, EngineConfig, FlowSpec, PortShape, TapWhat, Transform,
+    };
+    let e = Engine::start(EngineConfig {
+        workers: 1,
+        pin: false,
+        port_min: base,
+        port_max: base + 99,
+        ..Default::default()
+    })
+    .unwrap();
+    let pa = e.allocate(0, None, PortShape::Single, 1).unwrap().ports[0];
+    let pb = e.allocate(0, Some(0), PortShape::Single, 1).unwrap().ports[0];
+    let mut spec = FlowSpec::plain(pb);
+    spec.ingress = Transform::Srtp(Box::new(sender(seed)));
+    e.install(pa, spec).unwrap();
+    let (t, rx) = tap(1, TapWhat::AsReceived, 0, 256);
+    e.apply(pa, Command::AttachTap(pa, t)).unwrap();
+    (e, pa, rx)
+}
+
+pub fn port_addr(l: relay::engine::LocalPort) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], l.port))
+}
