@@ -258,7 +258,7 @@ impl Recorder {
             st.wav = Some((WavWriter::create(&self.dir.join(&name), 8000)?, name));
         }
         if let Some((w, _)) = st.wav.as_mut() {
-            w.write(std::iter::repeat(0).take(silence))?;
+            w.write((0..silence).map(|_| 0i16))?;
             w.write(payload.iter().map(|b| decode(*b)))?;
             st.wav_samples = w.samples();
         }
