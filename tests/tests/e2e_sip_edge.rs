@@ -53,3 +53,12 @@ fn plain_caller_reaches_srtp_callee() {
     c.name = "edge-rtp-to-srtp".into();
     run(c);
 }
+
+/// An SRTP-mandatory caller reaches a plain-RTP phone: the callee refuses the SRTP offer
+/// (488) and the branch is retried once with RTP/AVP.
+#[test]
+fn srtp_caller_reaches_plain_callee() {
+    let mut c = EdgeCall::new(SipTransport::Udp, MediaEnc::SrtpMandatory, MediaEnc::Plain);
+    c.name = "edge-srtp-to-rtp".into();
+    run(c);
+}

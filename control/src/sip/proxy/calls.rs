@@ -21,6 +21,10 @@ pub struct CallState {
     /// A dialog was confirmed (2xx forwarded).
     pub established: bool,
     pub created: Instant,
+    /// Added to the CSeq of requests from the caller toward the callee: a branch retried
+    /// with plain RTP goes out with CSeq + 1, or the callee would take the retry for a
+    /// merged request (RFC 3261 8.2.2.2) and answer 482.
+    pub cseq_shift: u32,
 }
 
 /// What to offer toward a callee under `p`.
@@ -157,6 +161,20 @@ impl Proxy {
                 // Never forward the caller's keys: strip the body.
                 ack.set_body(None, Vec::new());
             }
+        }
+    }
+
+    /// Applies the call's CSeq shift to a request from the caller toward the callee.
+    pub(super) fn shift_cseq(&self, req: &mut Message) {
+        let Some(state) = self.calls.get(req.call_id()) else {
+            return;
+        };
+        if state.cseq_shift == 0 || tag_of(req.from()) != state.caller_tag {
+            return;
+        }
+        if let Ok(c) = req.cseq() {
+            let seq = c.seq.saturating_add(state.cseq_shift);
+            req.set("CSeq", format!("{seq} {}", c.method));
         }
     }
 

@@ -117,6 +117,7 @@ impl Proxy {
                     delayed_offer: !Self::has_sdp(&req),
                     established: false,
                     created: now,
+                    cseq_shift: 0,
                 },
             );
         }
@@ -242,6 +243,7 @@ impl Proxy {
         let Some(reply_to) = reply_to else {
             // ACK for a 2xx: stateless, end to end.
             self.media_ack(&mut req, &flow);
+            self.shift_cseq(&mut req);
             if let Some(state) = self.calls.get_mut(req.call_id()) {
                 state.established = true;
             }
@@ -274,6 +276,7 @@ impl Proxy {
         if method == "BYE" {
             self.end_call(req.call_id().to_string().as_str());
         }
+        self.shift_cseq(&mut req);
         let mut st = ServerTxn::new(original.clone(), reply_to.clone());
         if method == "INVITE" {
             let trying = original.response(100, "Trying", None).to_bytes();

@@ -122,6 +122,10 @@ impl Proxy {
                 );
             }
         }
+        // Upstream, a response carries the CSeq of the request as received.
+        if let Some(c) = req.get("cseq") {
+            resp.set("CSeq", c);
+        }
         let final_code = resp.code().unwrap_or(500);
         if (200..300).contains(&final_code) && req.method() == Some("INVITE") {
             if let Some(s) = self.calls.get_mut(req.call_id()) {
@@ -170,6 +174,9 @@ impl Proxy {
         let Some((req, to)) = server else { return };
         if self.media_response(&req, &mut resp, flow).is_err() {
             return;
+        }
+        if let Some(c) = req.get("cseq") {
+            resp.set("CSeq", c);
         }
         self.send(to, resp.to_bytes());
     }
@@ -258,6 +265,11 @@ impl Proxy {
         };
         let mut fwd = st.request.clone();
         let in_flow = st.reply_to.clone();
+        let call_id = fwd.call_id().to_string();
+        if let Some(state) = self.calls.get_mut(&call_id) {
+            state.cseq_shift += 1;
+        }
+        self.shift_cseq(&mut fwd);
         let policy = OfferPolicy {
             srtp_toward_answerer: Some(false),
             offerer_must_srtp: None,
