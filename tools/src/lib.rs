@@ -5,3 +5,4 @@ pub mod link;
 pub mod pcap;
 pub mod srtp_pcap;
 pub mod udp;
+pub mod vm;

@@ -19,12 +19,8 @@ use super::RecordingId;
 pub enum ReadError {
     #[error("not a srtpgate message: {0}")]
     Structure(#[from] BlockError),
-    #[error("envelope at offset {offset}: {source}")]
-    Envelope {
-        offset: u64,
-        #[source]
-        source: EnvelopeError,
-    },
+    #[error("envelope at offset {offset}: {error}")]
+    Envelope { offset: u64, error: EnvelopeError },
     #[error("block at offset {offset} failed its integrity check (the file was modified)")]
     Integrity { offset: u64 },
     #[error("packet at offset {offset}: SRTP {error} (the file was modified)")]
@@ -151,9 +147,9 @@ fn walk<R: Read>(
 
 /// Checks an envelope's header against the file's first one and records it.
 fn note_envelope(st: &mut State, b: &Block, h: &EnvelopeHeader) -> Result<(), ReadError> {
-    let err = |source| ReadError::Envelope {
+    let err = |error| ReadError::Envelope {
         offset: b.offset,
-        source,
+        error,
     };
     if h.number != st.envelopes {
         return Err(err(EnvelopeError::Malformed("envelopes out of order")));
@@ -211,9 +207,9 @@ pub fn scan<R: Read>(r: R) -> Result<Summary, ReadError> {
             return Ok(());
         }
         let data = pcapng::parse_custom(b)?;
-        let err = |source| ReadError::Envelope {
+        let err = |error| ReadError::Envelope {
             offset: b.offset,
-            source,
+            error,
         };
         match envelope::record_type(data).map_err(err)? {
             RECORD_ENVELOPE => {
@@ -281,9 +277,9 @@ pub fn read<R: Read>(
             return Ok(());
         }
         let data = pcapng::parse_custom(b)?;
-        let err = |source| ReadError::Envelope {
+        let err = |error| ReadError::Envelope {
             offset: b.offset,
-            source,
+            error,
         };
         match envelope::record_type(data).map_err(err)? {
             RECORD_ENVELOPE => {
