@@ -209,9 +209,9 @@ impl RecvBatch {
             if r >= 0 {
                 let n = r as usize;
                 let now = realtime_ns();
-                for i in 0..n {
-                    self.lens[i] = hdrs[i].msg_len as usize;
-                    self.stamps[i] = timestamp_of(&hdrs[i].msg_hdr).unwrap_or(now);
+                for (i, h) in hdrs.iter().enumerate().take(n) {
+                    self.lens[i] = h.msg_len as usize;
+                    self.stamps[i] = timestamp_of(&h.msg_hdr).unwrap_or(now);
                 }
                 return Ok(n);
             }

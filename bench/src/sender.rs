@@ -96,11 +96,11 @@ pub fn run(
             let per_round = BATCH.div_ceil(g.streams.len()).max(1) as u64;
             batch.count = 0;
             let mut now = realtime_ns();
-            for si in 0..g.streams.len() {
+            for (si, &base) in bases[gi].iter().enumerate() {
                 let due = match pace {
                     Pace::PerStream(pps) => {
                         let phase = j as f64 / streams as f64;
-                        let target = bases[gi][si] + (t * pps + phase) as u64;
+                        let target = base + (t * pps + phase) as u64;
                         target.saturating_sub(g.streams[si].next)
                     }
                     Pace::Max => per_round,
@@ -147,14 +147,9 @@ pub fn run(
         }
     }
     if let Pace::PerStream(pps) = pace {
-        let mut j = 0usize;
-        for (gi, g) in groups.iter().enumerate() {
-            for si in 0..g.streams.len() {
-                let phase = j as f64 / streams as f64;
-                out.scheduled += (dur_s * pps + phase) as u64;
-                let _ = bases[gi][si];
-                j += 1;
-            }
+        for j in 0..streams {
+            let phase = j as f64 / streams as f64;
+            out.scheduled += (dur_s * pps + phase) as u64;
         }
     }
     out.cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
@@ -171,9 +166,9 @@ fn flush(
 ) {
     let ok = batch.send(g.fd);
     out.sent += ok as u64;
-    for i in 0..batch.count {
-        if batch.failed[i] {
-            g.streams[owner[i]].failed += 1;
+    for (&failed, &o) in batch.failed.iter().zip(owner).take(batch.count) {
+        if failed {
+            g.streams[o].failed += 1;
             out.failed += 1;
         }
     }
