@@ -11,3 +11,4 @@ pub mod ng;
 pub mod sdp;
 pub mod sip;
 pub mod sip_edge;
+pub mod voicemail;
