@@ -19,6 +19,8 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// The built-in SIP access edge (registrar and proxy); see docs/sip-edge.md.
     pub sip: crate::sip::config::SipConfig,
+    /// DTLS-SRTP: srtpgate's certificate and handshake limits; see docs/dtls.md.
+    pub dtls: DtlsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -73,6 +75,47 @@ pub struct MetricsConfig {
 pub struct DaemonConfig {
     /// Seconds media keeps flowing after SIGTERM while new offers are refused.
     pub drain_grace: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DtlsConfig {
+    /// PEM certificate; with `key`. Without both, one is generated at start-up.
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<std::path::PathBuf>,
+    /// Hash of the `a=fingerprint` written into SDP (sha-1, sha-224, sha-256, sha-384,
+    /// sha-512).
+    pub fingerprint_hash: String,
+    /// Seconds a handshake may take before the leg fails.
+    pub handshake_timeout: u64,
+}
+
+impl Default for DtlsConfig {
+    fn default() -> Self {
+        DtlsConfig {
+            cert: None,
+            key: None,
+            fingerprint_hash: "sha-256".into(),
+            handshake_timeout: 20,
+        }
+    }
+}
+
+impl DtlsConfig {
+    /// srtpgate's DTLS identity: loaded from `cert`/`key`, or generated.
+    pub fn identity(&self) -> Result<crate::dtls::DtlsIdentity, ConfigError> {
+        let r = match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => crate::dtls::DtlsIdentity::load(c, k, &self.fingerprint_hash),
+            (None, None) => crate::dtls::DtlsIdentity::generate(&self.fingerprint_hash),
+            _ => {
+                return Err(ConfigError::Dtls(
+                    "dtls.cert and dtls.key go together".into(),
+                ))
+            }
+        };
+        r.map_err(|e| ConfigError::Dtls(e.to_string()))
+    }
 }
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -139,6 +182,8 @@ pub enum ConfigError {
     Backend(String),
     #[error("{0}")]
     Sip(#[from] crate::sip::config::SipConfigError),
+    #[error("dtls: {0}")]
+    Dtls(String),
 }
 
 impl Config {
@@ -174,6 +219,17 @@ impl Config {
         }
         self.backend()?;
         self.sip.validate()?;
+        if crate::dtls::digest_named(&self.dtls.fingerprint_hash).is_none() {
+            return Err(ConfigError::Dtls(format!(
+                "unknown fingerprint-hash {:?}",
+                self.dtls.fingerprint_hash
+            )));
+        }
+        if self.dtls.cert.is_some() != self.dtls.key.is_some() {
+            return Err(ConfigError::Dtls(
+                "dtls.cert and dtls.key go together".into(),
+            ));
+        }
         Ok(())
     }
 

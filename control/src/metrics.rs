@@ -22,6 +22,8 @@ pub struct ControlMetrics {
     pub ng_retransmissions: AtomicU64,
     pub ng_malformed: AtomicU64,
     pub load_limit: AtomicU64,
+    /// DTLS-SRTP and ICE-lite counters.
+    pub security: crate::dtls::SecurityMetrics,
 }
 
 fn counter(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
@@ -101,6 +103,7 @@ pub fn render(control: &ControlMetrics, workers: &[WorkerStatsSnapshot]) -> Stri
         "counter",
         get(&control.load_limit),
     );
+    control.security.render(&mut out);
     let per_worker: [WorkerCounter; 15] = [
         (
             "packets_received_total",

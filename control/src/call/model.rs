@@ -9,6 +9,54 @@ use relay::engine::LocalPort;
 use relay::srtp::Suite;
 
 use super::crypto::CryptoLine;
+use crate::dtls::Role;
+use crate::ice::Credentials;
+use crate::sdp::{Candidate, Fingerprint, Setup};
+
+/// What an endpoint's SDP says about DTLS-SRTP for one stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteDtls {
+    /// Its certificate fingerprints (media level, else session level).
+    pub fingerprints: Vec<Fingerprint>,
+    /// Its `a=setup` role, when given.
+    pub setup: Option<Setup>,
+}
+
+/// What an endpoint's SDP says about ICE for one stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteIce {
+    pub ufrag: String,
+    /// The endpoint is ICE-lite itself.
+    pub lite: bool,
+}
+
+/// srtpgate's DTLS parameters written toward one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalDtls {
+    pub fingerprint: Fingerprint,
+    pub setup: Setup,
+}
+
+/// srtpgate's ICE-lite parameters written toward one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalIce {
+    pub credentials: Credentials,
+    pub candidates: Vec<Candidate>,
+}
+
+/// DTLS-SRTP on one leg: keys come from a handshake with the endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct LegDtls {
+    /// The role srtpgate takes; `None` until the answer decides it (after `actpass`).
+    pub role: Option<Role>,
+    /// What srtpgate wrote (`actpass`, `active`, `passive`).
+    pub setup: Option<Setup>,
+    pub remote_fingerprints: Vec<Fingerprint>,
+    /// The handshake completed (keys are in `want`).
+    pub connected: bool,
+    /// Why the handshake failed, when it did.
+    pub failure: Option<String>,
+}
 
 /// What one endpoint's SDP says about one media stream (already parsed and validated).
 #[derive(Clone, Debug, Default)]
@@ -28,6 +76,10 @@ pub struct RemoteMedia {
     pub crypto: Vec<CryptoLine>,
     /// `a=crypto` suites present but not supported (reported, ignored).
     pub unsupported_suites: Vec<String>,
+    /// DTLS-SRTP (`UDP/TLS/...` or `a=fingerprint`).
+    pub dtls: Option<RemoteDtls>,
+    /// ICE credentials, when the endpoint does ICE.
+    pub ice: Option<RemoteIce>,
 }
 
 impl RemoteMedia {
@@ -66,6 +118,10 @@ pub struct LocalMedia {
     pub crypto: Vec<CryptoLine>,
     /// The stream is rejected (port 0 mirrored).
     pub rejected: bool,
+    /// DTLS-SRTP toward this endpoint (no `a=crypto` then).
+    pub dtls: Option<LocalDtls>,
+    /// ICE-lite toward this endpoint.
+    pub ice: Option<LocalIce>,
 }
 
 /// The relay's two ports facing one endpoint (the same port twice when RTCP is muxed).
@@ -100,6 +156,17 @@ pub struct Leg {
     pub latch: bool,
     /// Drop packets from other sources once the address is learned.
     pub strict: bool,
+    /// DTLS-SRTP keys this leg.
+    pub dtls: Option<LegDtls>,
+    /// srtpgate is ICE-lite toward this endpoint, with these local credentials.
+    pub ice: Option<Credentials>,
+    /// The monologue holding the other side of this stream, once answered.
+    pub partner: Option<usize>,
+    /// Keys to install once both sides of the stream have theirs (DTLS legs get them
+    /// from the handshake).
+    pub want: Option<Negotiated>,
+    /// The address ICE selected, which overrides the SDP address.
+    pub ice_selected: Option<SocketAddr>,
 }
 
 /// Everything about one SIP tag (one side of a dialog).

@@ -3,19 +3,24 @@
 //! [`LocalMedia`] to write into the SDP they forward.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use relay::engine::{
-    Command, Engine, EngineError, EngineEvent, FlowSpec, LocalPort, PortShape, Transform,
-};
-use relay::srtp::{Policy, SrtpContext, Suite};
+use relay::engine::{Engine, EngineError, EngineEvent, LocalPort, PortShape};
+use relay::srtp::Suite;
 
 use super::crypto::{choose, fresh_key, offer_lines, suites_to_offer, CryptoLine, RandomError};
-use super::model::{Call, Leg, LegPorts, LocalMedia, Monologue, Negotiated, RemoteMedia};
+use super::install::{leg_mut, leg_ref};
+use super::model::{
+    Call, Leg, LegDtls, LegPorts, LocalDtls, LocalIce, LocalMedia, Monologue, Negotiated,
+    RemoteMedia,
+};
+use super::secure::{credentials, SecureState};
+use crate::dtls::Role;
+use crate::ice::Credentials;
 use crate::metrics::ControlMetrics;
+use crate::sdp::{Candidate, Setup};
 
 /// Why an offer, answer or delete failed. Messages go to the proxy as `error-reason`; they
 /// never carry keys.
@@ -43,6 +48,19 @@ pub enum CallError {
     Random(#[from] RandomError),
     #[error("invalid SRTP parameters: {0}")]
     Srtp(#[from] relay::srtp::Error),
+    #[error("DTLS: {0}")]
+    Dtls(String),
+    #[error("media stream {0} offers only DTLS-SRTP, and DTLS is off")]
+    DtlsOff(usize),
+}
+
+/// The `a=setup` role srtpgate prefers (ng `DTLS=active/passive`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DtlsPreference {
+    /// Take the client role when the peer leaves the choice (the default).
+    #[default]
+    Active,
+    Passive,
 }
 
 /// How the relay treats the side an offer goes to.
@@ -65,6 +83,17 @@ pub struct OfferOptions {
     /// Offer rtcp-mux toward the answerer (`Some(true)`), withhold it (`Some(false)`), or
     /// pass on what the offerer said (`None`).
     pub mux_toward_answerer: Option<bool>,
+    /// DTLS-SRTP toward the answerer (`Some(true)`), SDES or plain (`Some(false)`), or
+    /// whatever the offerer uses (`None`).
+    pub dtls_toward_answerer: Option<bool>,
+    /// Neither accept nor offer DTLS-SRTP (`DTLS=off`).
+    pub dtls_off: bool,
+    pub dtls_preference: DtlsPreference,
+    /// The hash of the fingerprint written (`DTLS-fingerprint`); `None`: the configured one.
+    pub fingerprint_hash: Option<String>,
+    /// ICE-lite toward the answerer (`Some(true)`: `ICE=force`), none (`Some(false)`:
+    /// `ICE=remove`), or when the offerer does ICE (`None`).
+    pub ice_toward_answerer: Option<bool>,
 }
 
 /// Options of an answer.
@@ -74,15 +103,20 @@ pub struct AnswerOptions {
     pub strict_source: bool,
     /// Answer the offerer without rtcp-mux even when it offered it.
     pub reject_offerer_mux: bool,
+    pub dtls_preference: DtlsPreference,
+    pub fingerprint_hash: Option<String>,
+    /// No ICE toward the offerer even when it offered ICE (`ICE=remove`).
+    pub remove_ice_toward_offerer: bool,
 }
 
 /// All calls, and which call each local port belongs to.
 pub struct CallRegistry {
-    engine: Arc<Engine>,
-    metrics: Arc<ControlMetrics>,
-    calls: HashMap<String, Call>,
+    pub(super) engine: Arc<Engine>,
+    pub(super) metrics: Arc<ControlMetrics>,
+    pub(super) calls: HashMap<String, Call>,
     port_owner: HashMap<LocalPort, String>,
     max_calls: usize,
+    pub(super) secure: SecureState,
 }
 
 impl CallRegistry {
@@ -93,6 +127,7 @@ impl CallRegistry {
             calls: HashMap::new(),
             port_owner: HashMap::new(),
             max_calls,
+            secure: SecureState::default(),
         }
     }
 
@@ -185,25 +220,76 @@ impl CallRegistry {
         for (i, remote) in media.iter().enumerate() {
             self.ensure_leg(call, x, i, opts.offerer_iface)?;
             let y_ports = self.ensure_leg(call, y, i, opts.answerer_iface)?;
+            // DTLS-SRTP from the offerer when it offers no SDES keys to use instead.
+            let x_dtls = match &remote.dtls {
+                Some(_) if !remote.crypto.is_empty() => false,
+                Some(_) if opts.dtls_off && remote.port != 0 => return Err(CallError::DtlsOff(i)),
+                Some(_) => !opts.dtls_off,
+                None => false,
+            };
             // The offerer's side: addresses and keys as offered.
             let xl = leg_mut(call, x, i);
             xl.remote = remote.clone();
             xl.srtp = remote.srtp;
             xl.latch = !opts.asymmetric;
             xl.strict = opts.strict_source;
+            xl.dtls = match (x_dtls, xl.dtls.take()) {
+                (false, _) => None,
+                (true, Some(d))
+                    if Some(&d.remote_fingerprints)
+                        == remote.dtls.as_ref().map(|r| &r.fingerprints) =>
+                {
+                    Some(d)
+                }
+                (true, _) => Some(LegDtls {
+                    remote_fingerprints: remote.dtls.clone().unwrap_or_default().fingerprints,
+                    ..Default::default()
+                }),
+            };
+            xl.ice = match remote.ice {
+                Some(_) => Some(credentials(&xl.ice)?),
+                None => None,
+            };
             // Toward the answerer: the same transport unless told otherwise.
-            let srtp_y = opts.srtp_toward_answerer.unwrap_or(remote.srtp);
+            let dtls_y = opts.dtls_toward_answerer.unwrap_or(x_dtls) && !opts.dtls_off;
+            let srtp_y = dtls_y || opts.srtp_toward_answerer.unwrap_or(remote.srtp);
+            let ice_y = opts.ice_toward_answerer.unwrap_or(remote.ice.is_some());
+            let setup_y = match opts.dtls_preference {
+                DtlsPreference::Passive => Setup::Passive,
+                DtlsPreference::Active => Setup::ActPass,
+            };
+            let fingerprint = if dtls_y {
+                Some(self.our_fingerprint(opts.fingerprint_hash.as_deref())?)
+            } else {
+                None
+            };
             let yl = leg_mut(call, y, i);
             yl.srtp = srtp_y;
             yl.latch = !opts.asymmetric;
             yl.strict = opts.strict_source;
+            yl.dtls = match (dtls_y, yl.dtls.take()) {
+                (false, _) => None,
+                (true, Some(d)) => Some(LegDtls {
+                    setup: Some(setup_y),
+                    ..d
+                }),
+                (true, None) => Some(LegDtls {
+                    setup: Some(setup_y),
+                    ..Default::default()
+                }),
+            };
+            yl.ice = if ice_y {
+                Some(credentials(&yl.ice)?)
+            } else {
+                None
+            };
             let offered = if remote.srtp {
                 remote.suites()
             } else {
                 Vec::new()
             };
             let suites = suites_to_offer(&offered, &opts.exclude_suites, &opts.only_suites);
-            if srtp_y {
+            if srtp_y && !dtls_y {
                 if suites.is_empty() {
                     return Err(CallError::NoCryptoSuite);
                 }
@@ -216,20 +302,29 @@ impl CallRegistry {
                 yl.local_crypto.clear();
             }
             let rejected = remote.port == 0;
+            // ICE endpoints (WebRTC) need rtcp-mux.
+            let mux = ice_y || opts.mux_toward_answerer.unwrap_or(remote.rtcp_mux);
+            let addr = self.advertised(opts.answerer_iface)?;
+            let yl = leg_ref(call, y, i);
             out.push(LocalMedia {
-                addr: self.advertised(opts.answerer_iface)?,
+                addr,
                 port: if rejected { 0 } else { y_ports.rtp.port },
                 rtcp_port: y_ports.rtcp.port,
-                rtcp_mux: opts.mux_toward_answerer.unwrap_or(remote.rtcp_mux),
+                rtcp_mux: mux,
                 srtp: srtp_y,
                 crypto: yl.local_crypto.clone(),
                 rejected,
+                dtls: fingerprint.map(|fingerprint| LocalDtls {
+                    fingerprint,
+                    setup: setup_y,
+                }),
+                ice: yl.ice.as_ref().map(|c| local_ice(c, addr, y_ports, mux)),
             });
             // A re-offer may move the offerer: redirect media toward it at once.
-            let xl = leg_mut(call, x, i);
+            let xl = leg_ref(call, x, i);
             if xl.negotiated.is_some() {
-                let (ports, r) = (xl.ports, xl.remote.clone());
-                self.set_peers(ports, &r)?;
+                let xl = xl.clone();
+                self.set_leg_peers(&xl)?;
             }
         }
         Ok(out)
@@ -291,31 +386,91 @@ impl CallRegistry {
             let yl = leg_mut(call, y, i);
             yl.remote = remote.clone();
             yl.mux = remote.rtcp_mux;
-            let y_neg = if remote.srtp && !remote.crypto.is_empty() {
-                let theirs = remote.crypto[0].clone();
-                let ours = yl
-                    .local_crypto
-                    .iter()
-                    .find(|c| c.tag == theirs.tag && c.suite == theirs.suite)
-                    .cloned()
-                    .ok_or(CallError::UnknownCryptoTag { tag: theirs.tag })?;
-                yl.srtp = true;
-                yl.local_crypto = vec![ours.clone()];
-                Negotiated {
-                    rx: Some(theirs),
-                    tx: Some(ours),
+            yl.partner = Some(x);
+            if remote.ice.is_none() {
+                yl.ice = None;
+            }
+            match (&mut yl.dtls, &remote.dtls) {
+                (Some(d), Some(r)) => {
+                    // The answerer's role decides ours; `actpass` is not a valid answer.
+                    let role = match r.setup {
+                        Some(Setup::Active) | None | Some(Setup::HoldConn) => Role::Server,
+                        Some(Setup::Passive) => Role::Client,
+                        Some(Setup::ActPass) if d.setup == Some(Setup::Passive) => Role::Server,
+                        Some(Setup::ActPass) => Role::Client,
+                    };
+                    if d.role != Some(role) || d.remote_fingerprints != r.fingerprints {
+                        d.role = Some(role);
+                        d.remote_fingerprints = r.fingerprints.clone();
+                        d.connected = false;
+                        yl.want = None;
+                    }
+                    yl.srtp = true;
+                    yl.local_crypto.clear();
                 }
+                (d, _) => *d = None,
+            }
+            let y_suite = if yl.dtls.is_none() {
+                let y_neg = if remote.srtp && !remote.crypto.is_empty() {
+                    let theirs = remote.crypto[0].clone();
+                    let ours = yl
+                        .local_crypto
+                        .iter()
+                        .find(|c| c.tag == theirs.tag && c.suite == theirs.suite)
+                        .cloned()
+                        .ok_or(CallError::UnknownCryptoTag { tag: theirs.tag })?;
+                    yl.srtp = true;
+                    yl.local_crypto = vec![ours.clone()];
+                    Negotiated {
+                        rx: Some(theirs),
+                        tx: Some(ours),
+                    }
+                } else {
+                    yl.srtp = false;
+                    yl.local_crypto.clear();
+                    Negotiated { rx: None, tx: None }
+                };
+                let suite = y_neg.tx.as_ref().map(|c| c.suite);
+                yl.want = Some(y_neg);
+                suite
             } else {
-                yl.srtp = false;
-                yl.local_crypto.clear();
-                Negotiated { rx: None, tx: None }
+                None
             };
-            let y_suite = y_neg.tx.as_ref().map(|c| c.suite);
             // The offerer's side: accept one of its lines, preferably the answerer's suite.
             let x_mux = x_remote.rtcp_mux && !opts.reject_offerer_mux;
+            let fingerprint = if leg_ref(call, x, i).dtls.is_some() {
+                Some(self.our_fingerprint(opts.fingerprint_hash.as_deref())?)
+            } else {
+                None
+            };
             let xl = leg_mut(call, x, i);
             xl.mux = x_mux;
-            let x_neg = if x_remote.srtp {
+            xl.partner = Some(y);
+            if opts.remove_ice_toward_offerer {
+                xl.ice = None;
+            }
+            let mut local_dtls = None;
+            if let (Some(d), Some(fingerprint)) = (&mut xl.dtls, fingerprint) {
+                let role = match x_remote.dtls.as_ref().and_then(|r| r.setup) {
+                    Some(Setup::Active) => Role::Server,
+                    Some(Setup::Passive) => Role::Client,
+                    _ if opts.dtls_preference == DtlsPreference::Passive => Role::Server,
+                    _ => Role::Client,
+                };
+                let setup = match role {
+                    Role::Client => Setup::Active,
+                    Role::Server => Setup::Passive,
+                };
+                if d.role != Some(role) {
+                    d.role = Some(role);
+                    d.connected = false;
+                    xl.want = None;
+                }
+                d.setup = Some(setup);
+                xl.srtp = true;
+                xl.local_crypto.clear();
+                local_dtls = Some(LocalDtls { fingerprint, setup });
+            } else if x_remote.srtp {
                 let line = choose(&x_remote.crypto, y_suite)
                     .ok_or(CallError::NoCryptoSuite)?
                     .clone();
@@ -332,140 +487,56 @@ impl CallRegistry {
                 };
                 xl.srtp = true;
                 xl.local_crypto = vec![tx.clone()];
-                Negotiated {
+                xl.want = Some(Negotiated {
                     rx: Some(line),
                     tx: Some(tx),
-                }
+                });
             } else {
                 xl.srtp = false;
                 xl.local_crypto.clear();
-                Negotiated { rx: None, tx: None }
-            };
+                xl.want = Some(Negotiated { rx: None, tx: None });
+            }
             let x_ports = xl.ports;
             let rejected = remote.port == 0 || x_remote.port == 0;
+            let addr = self.advertised(x_ports.rtp.iface as usize)?;
+            let xl = leg_ref(call, x, i);
             out.push(LocalMedia {
-                addr: self.advertised(x_ports.rtp.iface as usize)?,
+                addr,
                 port: if rejected { 0 } else { x_ports.rtp.port },
                 rtcp_port: x_ports.rtcp.port,
                 rtcp_mux: x_mux,
                 srtp: x_remote.srtp,
                 crypto: xl.local_crypto.clone(),
                 rejected,
+                dtls: local_dtls,
+                ice: xl.ice.as_ref().map(|c| local_ice(c, addr, x_ports, x_mux)),
             });
             if rejected {
                 continue;
             }
-            self.install_pair(call, x, y, i, x_neg, y_neg, opts.strict_source)?;
+            leg_mut(call, x, i).strict |= opts.strict_source;
+            leg_mut(call, y, i).strict |= opts.strict_source;
+            self.ensure_transport(call, x, i)?;
+            self.ensure_transport(call, y, i)?;
+            self.try_install(call, x, y, i)?;
         }
         Ok(out)
     }
 
-    /// Installs (or re-keys) the flows of stream `i` between monologues `x` and `y`.
-    #[allow(clippy::too_many_arguments)]
-    fn install_pair(
+    /// Installs stream `i` between monologues `x` and `y` once both legs have keys.
+    pub(super) fn try_install(
         &mut self,
         call: &mut Call,
         x: usize,
         y: usize,
         i: usize,
-        x_neg: Negotiated,
-        y_neg: Negotiated,
-        strict: bool,
     ) -> Result<(), CallError> {
-        let (xl, yl) = (leg_ref(call, x, i).clone(), leg_ref(call, y, i).clone());
-        // Packets arriving from X: unprotect with X's key, protect with ours toward Y.
-        self.install_direction(
-            &xl,
-            &yl,
-            xl.negotiated.as_ref(),
-            &x_neg,
-            yl.negotiated.as_ref(),
-            &y_neg,
-            strict,
-        )?;
-        self.install_direction(
-            &yl,
-            &xl,
-            yl.negotiated.as_ref(),
-            &y_neg,
-            xl.negotiated.as_ref(),
-            &x_neg,
-            strict,
-        )?;
-        self.set_peers(xl.ports, &xl.remote)?;
-        self.set_peers(yl.ports, &yl.remote)?;
-        leg_mut(call, x, i).negotiated = Some(x_neg);
-        leg_mut(call, y, i).negotiated = Some(y_neg);
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn install_direction(
-        &self,
-        from: &Leg,
-        to: &Leg,
-        from_old: Option<&Negotiated>,
-        from_new: &Negotiated,
-        to_old: Option<&Negotiated>,
-        to_new: &Negotiated,
-        strict: bool,
-    ) -> Result<(), CallError> {
-        let rtcp_out = if to.mux { to.ports.rtp } else { to.ports.rtcp };
-        let mut locals = vec![from.ports.rtp];
-        if !from.mux && from.ports.rtcp != from.ports.rtp {
-            locals.push(from.ports.rtcp);
-        }
-        let same_rx = from_old.is_some_and(|o| same_line(&o.rx, &from_new.rx));
-        let same_tx = to_old.is_some_and(|o| same_line(&o.tx, &to_new.tx));
-        for local in locals {
-            let installed = self.engine.query(local).is_ok();
-            if installed && same_rx && same_tx {
-                // Same keys: keep the SRTP state (rollover counters, replay windows).
-                continue;
-            }
-            if installed && (same_rx || same_tx) {
-                self.engine.apply(
-                    local,
-                    Command::UpdateKeys {
-                        local,
-                        ingress: (!same_rx).then(|| transform(&from_new.rx)).transpose()?,
-                        egress: (!same_tx).then(|| transform(&to_new.tx)).transpose()?,
-                    },
-                )?;
-                continue;
-            }
-            let spec = FlowSpec {
-                ingress: transform(&from_new.rx)?,
-                egress: transform(&to_new.tx)?,
-                rtp_out: to.ports.rtp,
-                rtcp_out,
-                latch: from.latch,
-                strict_source: strict || from.strict,
-                clock_rate: 8000,
-            };
-            self.engine.install(local, spec)?;
-        }
-        Ok(())
-    }
-
-    fn advertised(&self, iface: usize) -> Result<std::net::IpAddr, CallError> {
-        self.engine
-            .advertised(iface)
-            .ok_or(CallError::UnknownInterface(iface))
-    }
-
-    fn set_peers(&self, ports: LegPorts, remote: &RemoteMedia) -> Result<(), CallError> {
-        let rtp = remote.rtp_addr();
-        self.engine.set_peer(ports.rtp, rtp)?;
-        if ports.rtcp != ports.rtp {
-            let rtcp: Option<SocketAddr> = if remote.rtcp_mux {
-                None
-            } else {
-                remote.rtcp_addr()
-            };
-            self.engine.set_peer(ports.rtcp, rtcp)?;
-        }
-        Ok(())
+        let (xl, yl) = (leg_ref(call, x, i), leg_ref(call, y, i));
+        let (Some(xw), Some(yw)) = (xl.want.clone(), yl.want.clone()) else {
+            return Ok(());
+        };
+        let strict = xl.strict || yl.strict;
+        self.install_pair(call, x, y, i, xw, yw, strict)
     }
 
     /// Allocates the ports of leg `i` of monologue `m` if it has none yet.
@@ -497,6 +568,11 @@ impl CallRegistry {
             mux: false,
             latch: true,
             strict: false,
+            dtls: None,
+            ice: None,
+            partner: None,
+            want: None,
+            ice_selected: None,
         });
         Ok(ports)
     }
@@ -527,6 +603,11 @@ impl CallRegistry {
     }
 
     fn free(&mut self, call: &Call) {
+        for m in &call.monologues {
+            for l in &m.legs {
+                self.drop_transport(l.ports.rtp);
+            }
+        }
         for p in call.ports() {
             self.port_owner.remove(&p);
             if let Err(e) = self.engine.release(p) {
@@ -586,45 +667,17 @@ fn ensure_monologue(call: &mut Call, tag: &str) -> usize {
     }
 }
 
-fn leg_mut(call: &mut Call, m: usize, i: usize) -> &mut Leg {
-    match call.monologues[m].leg_mut(i) {
-        Some(l) => l,
-        None => unreachable!("ensure_leg ran for every stream"),
+/// The ICE-lite attributes toward an endpoint: credentials and a host candidate per
+/// component (only RTP with rtcp-mux).
+fn local_ice(c: &Credentials, addr: std::net::IpAddr, ports: LegPorts, mux: bool) -> LocalIce {
+    // RFC 8445 §5.1.2.1 with type preference 126 (host) and local preference 65535.
+    let priority = |component: u32| (126 << 24) | (65535 << 8) | (256 - component);
+    let mut candidates = vec![Candidate::host("1", 1, priority(1), addr, ports.rtp.port)];
+    if !mux {
+        candidates.push(Candidate::host("1", 2, priority(2), addr, ports.rtcp.port));
     }
-}
-
-fn leg_ref(call: &Call, m: usize, i: usize) -> &Leg {
-    match call.monologues[m].leg(i) {
-        Some(l) => l,
-        None => unreachable!("ensure_leg ran for every stream"),
-    }
-}
-
-fn same_line(a: &Option<CryptoLine>, b: &Option<CryptoLine>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => {
-            a.suite == b.suite && a.key.key() == b.key.key() && a.key.salt() == b.key.salt()
-        }
-        _ => false,
-    }
-}
-
-fn transform(line: &Option<CryptoLine>) -> Result<Transform, CallError> {
-    match line {
-        None => Ok(Transform::Plain),
-        Some(l) => {
-            let mut p = Policy::new(l.suite, l.key.clone());
-            p.keys.extend(l.extra_keys.iter().cloned());
-            for param in &l.params {
-                match param.as_str() {
-                    "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
-                    "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
-                    "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
-                    _ => {}
-                }
-            }
-            Ok(Transform::Srtp(Box::new(SrtpContext::new(p)?)))
-        }
+    LocalIce {
+        credentials: c.clone(),
+        candidates,
     }
 }

@@ -6,8 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 use relay::srtp::Suite;
 
 use super::crypto::CryptoLine;
-use super::model::{LocalMedia, RemoteMedia};
-use crate::sdp::{Crypto, CryptoError, MediaDescription, Proto, Rtcp, SessionDescription};
+use super::model::{LocalMedia, RemoteDtls, RemoteIce, RemoteMedia};
+use crate::sdp::{
+    Attribute, Crypto, CryptoError, MediaDescription, Proto, Rtcp, SessionDescription,
+};
 
 /// Why an SDP body cannot be relayed. Messages never carry key material.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,7 +22,7 @@ pub enum MediaError {
     },
     #[error("media stream {0}: bad a=rtcp attribute")]
     BadRtcp(usize),
-    #[error("media stream {0}: DTLS-SRTP (UDP/TLS or a=fingerprint) is not supported yet")]
+    #[error("media stream {0}: DTLS-SRTP without a usable a=fingerprint or a=setup")]
     Dtls(usize),
     #[error("media stream {0}: transport {1} is not RTP")]
     NotRtp(usize, String),
@@ -45,14 +47,29 @@ fn extract_one(
     m: &MediaDescription,
     source: Option<IpAddr>,
 ) -> Result<RemoteMedia, MediaError> {
-    let dtls = m.proto.is_dtls()
-        || sdp
-            .fingerprints_for(m)
-            .map(|f| !f.is_empty())
-            .unwrap_or(false);
-    if dtls && m.port != 0 {
-        return Err(MediaError::Dtls(index));
-    }
+    let fingerprints = sdp.fingerprints_for(m);
+    let has_fingerprint = fingerprints.as_ref().map(|f| !f.is_empty()).unwrap_or(true);
+    let dtls = if (m.proto.is_dtls() || has_fingerprint) && m.port != 0 {
+        let (Ok(fingerprints), Ok(setup)) = (fingerprints, sdp.setup_for(m)) else {
+            return Err(MediaError::Dtls(index));
+        };
+        if fingerprints.is_empty() && m.proto.is_dtls() {
+            return Err(MediaError::Dtls(index));
+        }
+        Some(RemoteDtls {
+            fingerprints,
+            setup,
+        })
+    } else {
+        None
+    };
+    let ice = match (sdp.ice_ufrag_for(m), sdp.ice_pwd_for(m)) {
+        (Some(ufrag), Some(_)) => Some(RemoteIce {
+            ufrag: ufrag.to_string(),
+            lite: sdp.ice_lite(),
+        }),
+        _ => None,
+    };
     if !m.proto.is_rtp() && m.port != 0 {
         return Err(MediaError::NotRtp(index, m.proto.as_str().to_string()));
     }
@@ -117,6 +134,8 @@ fn extract_one(
         srtp: m.proto.is_srtp(),
         crypto,
         unsupported_suites: unsupported,
+        dtls,
+        ice,
     })
 }
 
@@ -129,6 +148,8 @@ pub struct RewriteOptions {
     pub media_address: Option<IpAddr>,
     /// Leave `a=rtcp` out.
     pub no_rtcp_attribute: bool,
+    /// Add `a=mid` to media sections without one (always done toward ICE endpoints).
+    pub generate_mid: bool,
 }
 
 /// Points every media section of `sdp` at the relay as described by `locals` (one per
@@ -145,10 +166,13 @@ pub fn rewrite(sdp: &mut SessionDescription, locals: &[LocalMedia], opts: &Rewri
     }
     sdp.remove_ice();
     sdp.remove_dtls();
+    if locals.iter().any(|l| l.ice.is_some() && !l.rejected) {
+        sdp.add_attribute(Attribute::flag("ice-lite"));
+    }
     // Keys must never pass from one leg to the other, wherever the peer put them.
     sdp.remove_attributes("crypto");
     sdp.remove_lines('k');
-    for (m, l) in sdp.media.iter_mut().zip(locals) {
+    for (index, (m, l)) in sdp.media.iter_mut().zip(locals).enumerate() {
         let ip = opts.media_address.unwrap_or(l.addr);
         if l.rejected {
             m.set_port(0);
@@ -159,7 +183,7 @@ pub fn rewrite(sdp: &mut SessionDescription, locals: &[LocalMedia], opts: &Rewri
             m.set_connection_address(ip);
         }
         let feedback = m.proto.has_feedback();
-        m.set_proto(Proto::rtp(l.srtp, false, feedback));
+        m.set_proto(Proto::rtp(l.srtp, l.dtls.is_some(), feedback));
         let cryptos: Vec<Crypto> = l
             .crypto
             .iter()
@@ -177,6 +201,21 @@ pub fn rewrite(sdp: &mut SessionDescription, locals: &[LocalMedia], opts: &Rewri
         m.remove_lines('k');
         m.remove_ice();
         m.remove_dtls();
+        if (opts.generate_mid || l.ice.is_some()) && m.mid().is_none() {
+            m.add_attribute(Attribute::new("mid", index.to_string()));
+        }
+        if let Some(d) = &l.dtls {
+            m.add_attribute(d.fingerprint.to_attribute());
+            m.set_setup(d.setup);
+        }
+        if let Some(ice) = &l.ice {
+            m.add_attribute(Attribute::new("ice-ufrag", ice.credentials.ufrag.clone()));
+            m.add_attribute(Attribute::new("ice-pwd", ice.credentials.pwd.clone()));
+            for c in &ice.candidates {
+                m.add_attribute(c.to_attribute());
+            }
+            m.add_attribute(Attribute::flag("end-of-candidates"));
+        }
         m.set_rtcp_mux(l.rtcp_mux);
         if opts.no_rtcp_attribute {
             m.set_rtcp(None);
@@ -238,11 +277,21 @@ mod tests {
         let e = extract(&sdp, None).unwrap_err();
         assert!(matches!(e, MediaError::Crypto { index: 0, .. }), "{e}");
         assert!(!e.to_string().contains("PS1u"));
+        // DTLS without a fingerprint cannot be verified.
         let dtls = OFFER.replace("RTP/SAVP", "UDP/TLS/RTP/SAVP");
         assert_eq!(
             extract(&SessionDescription::parse(&dtls).unwrap(), None).unwrap_err(),
             MediaError::Dtls(0)
         );
+        let fp = "a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:\
+            00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\na=setup:actpass\r\n\
+            a=ice-pwd:asd88fgpdd777uzjYhagZg\r\n";
+        let dtls = format!("{dtls}{fp}");
+        let m = extract(&SessionDescription::parse(&dtls).unwrap(), None).unwrap();
+        let d = m[0].dtls.as_ref().unwrap();
+        assert_eq!(d.setup, Some(crate::sdp::Setup::ActPass));
+        assert_eq!(d.fingerprints[0].digest.len(), 32);
+        assert_eq!(m[0].ice.as_ref().unwrap().ufrag, "abcd");
     }
 
     #[test]
@@ -263,6 +312,8 @@ mod tests {
                 params: vec![],
             }],
             rejected: false,
+            dtls: None,
+            ice: None,
         };
         rewrite(
             &mut sdp,

@@ -5,11 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::call::sdp::{extract, rewrite, suites_named, RewriteOptions};
-use crate::call::{AnswerOptions, CallError, CallRegistry, OfferOptions, RemoteMedia};
+use crate::call::{
+    AnswerOptions, CallError, CallRegistry, DtlsPreference, OfferOptions, RemoteMedia,
+};
 use crate::metrics::ControlMetrics;
 use crate::ng::{
-    Command, Flag, Ice, NgHandler, NgRequest, NgResponse, Replace, RtcpMux, Transport,
-    TransportProtocol,
+    Command, Dtls, FingerprintHash, Flag, Ice, NgHandler, NgRequest, NgResponse, Replace, RtcpMux,
+    Transport, TransportProtocol,
 };
 use crate::sdp::SessionDescription;
 
@@ -53,11 +55,8 @@ impl NgHandler for CallControl {
 /// Options srtpgate accepts in the request but does not act on: reported in `warning`.
 fn ignored_options(req: &NgRequest) -> Vec<String> {
     let mut w = Vec::new();
-    if matches!(req.ice, Some(Ice::Force) | Some(Ice::Optional)) {
-        w.push("ICE=force/optional (ICE is removed)".to_string());
-    }
-    if req.dtls.is_some_and(|d| d != crate::ng::Dtls::Off) {
-        w.push("DTLS (DTLS-SRTP is not supported yet)".to_string());
+    if req.ice == Some(Ice::Optional) {
+        w.push("ICE=optional (treated as ICE=default)".to_string());
     }
     if !req.codec.is_empty() {
         w.push("codec (no transcoding)".to_string());
@@ -94,6 +93,23 @@ fn ignored_options(req: &NgRequest) -> Vec<String> {
         w.push("SDES session parameters".to_string());
     }
     w
+}
+
+fn dtls_preference(req: &NgRequest) -> DtlsPreference {
+    match req.dtls {
+        Some(Dtls::Passive) => DtlsPreference::Passive,
+        _ => DtlsPreference::Active,
+    }
+}
+
+fn fingerprint_hash(h: FingerprintHash) -> &'static str {
+    match h {
+        FingerprintHash::Sha1 => "sha-1",
+        FingerprintHash::Sha224 => "sha-224",
+        FingerprintHash::Sha256 => "sha-256",
+        FingerprintHash::Sha384 => "sha-384",
+        FingerprintHash::Sha512 => "sha-512",
+    }
 }
 
 fn parse_sdp(req: &NgRequest) -> Result<SessionDescription, NgResponse> {
@@ -167,6 +183,7 @@ impl CallControl {
             replace_origin: req.replace.contains(&Replace::Origin),
             media_address: req.media_address,
             no_rtcp_attribute: req.has(Flag::NoRtcpAttribute),
+            generate_mid: req.has(Flag::GenerateMid),
         }
     }
 
@@ -183,24 +200,24 @@ impl CallControl {
             Err(e) => return e,
         };
         let mut warnings = ignored_options(req);
-        let srtp_toward_answerer = match req.transport {
-            Some(Transport::Protocol(TransportProtocol::RtpAvp | TransportProtocol::RtpAvpf)) => {
-                Some(false)
-            }
-            Some(Transport::Protocol(TransportProtocol::RtpSavp | TransportProtocol::RtpSavpf)) => {
-                Some(true)
-            }
+        let (srtp_toward_answerer, dtls_toward_answerer) = match req.transport {
             Some(Transport::Protocol(p)) => {
-                return NgResponse::error(format!(
-                    "transport-protocol {} is not supported yet",
-                    p.as_str()
-                ))
+                let dtls = matches!(
+                    p,
+                    TransportProtocol::UdpTlsRtpSavp | TransportProtocol::UdpTlsRtpSavpf
+                );
+                (Some(p.is_secure()), Some(dtls))
             }
-            Some(Transport::Accept) | None => None,
+            Some(Transport::Accept) | None => (None, None),
         };
-        if req.sdes.off && srtp_toward_answerer == Some(true) {
+        let dtls_off = req.dtls == Some(Dtls::Off);
+        if dtls_off && dtls_toward_answerer == Some(true) {
+            return NgResponse::error("DTLS is off but the transport-protocol is UDP/TLS");
+        }
+        if req.sdes.off && srtp_toward_answerer == Some(true) && dtls_toward_answerer != Some(true)
+        {
             return NgResponse::error(
-                "SDES is off but SRTP was requested, and DTLS-SRTP is not supported yet",
+                "SDES is off but SDES-SRTP was requested; ask for UDP/TLS/RTP/SAVP(F) for DTLS-SRTP",
             );
         }
         let (exclude, bad_no) = suites_named(&req.sdes.no);
@@ -247,6 +264,18 @@ impl CallControl {
             strict_source: self.strict_source || req.has(Flag::StrictSource),
             asymmetric: req.has(Flag::Asymmetric),
             mux_toward_answerer: mux,
+            dtls_toward_answerer,
+            dtls_off,
+            dtls_preference: dtls_preference(req),
+            fingerprint_hash: req
+                .dtls_fingerprint
+                .map(|h| fingerprint_hash(h).to_string()),
+            ice_toward_answerer: match req.ice {
+                Some(Ice::Remove) => Some(false),
+                Some(Ice::Force) => Some(true),
+                _ if req.has(Flag::RejectIce) => Some(false),
+                _ => None,
+            },
         };
         let locals = match reg.offer(call_id, from_tag, req.to_tag.as_deref(), &media, &opts) {
             Ok(l) => l,
@@ -283,6 +312,11 @@ impl CallControl {
             label: req.label.clone(),
             strict_source: self.strict_source || req.has(Flag::StrictSource),
             reject_offerer_mux: req.rtcp_mux.contains(&RtcpMux::Reject),
+            dtls_preference: dtls_preference(req),
+            fingerprint_hash: req
+                .dtls_fingerprint
+                .map(|h| fingerprint_hash(h).to_string()),
+            remove_ice_toward_offerer: req.ice == Some(Ice::Remove),
         };
         let locals = match self.lock().answer(call_id, from_tag, to_tag, &media, &opts) {
             Ok(l) => l,

@@ -16,7 +16,7 @@ use crate::call::CallRegistry;
 use crate::config::Config;
 use crate::metrics::{self, ControlMetrics};
 use crate::ng::{NgServer, NgServerConfig};
-use relay::engine::Engine;
+use relay::engine::{Engine, EngineEvent};
 
 /// A running daemon.
 pub struct Daemon {
@@ -77,22 +77,19 @@ impl Daemon {
                 seen = (retx, bad);
             }
         })?);
+        let identity = Arc::new(config.dtls.identity()?);
+        registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_dtls_identity(
+                identity,
+                Duration::from_secs(config.dtls.handshake_timeout.max(1)),
+            );
         let (stop_ev, reg, eng) = (stop.clone(), registry.clone(), engine.clone());
         threads.push(
             std::thread::Builder::new()
                 .name("srtpgate-events".into())
-                .spawn(move || {
-                    let mut events = Vec::new();
-                    while !stop_ev.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(200));
-                        events.clear();
-                        eng.poll_events(&mut events);
-                        let gone = reg.lock().unwrap_or_else(|p| p.into_inner()).tick(&events);
-                        for id in gone {
-                            tracing::info!(call = %id, "call removed (timer or media timeout)");
-                        }
-                    }
-                })?,
+                .spawn(move || events_loop(&stop_ev, &reg, &eng))?,
         );
         let metrics_addr = match config.metrics.listen {
             Some(addr) => {
@@ -187,6 +184,57 @@ impl Daemon {
         match Arc::try_unwrap(self.engine) {
             Ok(e) => e.shutdown(),
             Err(_) => tracing::warn!("engine still referenced at shutdown; workers stop on drop"),
+        }
+    }
+}
+
+/// Engine events and timers. STUN and DTLS datagrams are handled within ~10 ms (DTLS
+/// retransmits after 1 s, ICE checks are paced at tens of ms); at most `SLOW_PATH_BUDGET`
+/// per round, the rest dropped and counted, so a flood costs bounded CPU. Idle flows and
+/// delayed deletes are looked at every 200 ms.
+fn events_loop(stop: &AtomicBool, reg: &Mutex<CallRegistry>, eng: &Engine) {
+    const ROUND: Duration = Duration::from_millis(10);
+    const SLOW_PATH_BUDGET: usize = 256;
+    let mut events = Vec::new();
+    let mut idle = Vec::new();
+    let mut last_tick = Instant::now();
+    let mut last_timers = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(ROUND);
+        events.clear();
+        eng.poll_events(&mut events);
+        let now = Instant::now();
+        let mut r = reg.lock().unwrap_or_else(|p| p.into_inner());
+        let mut handled = 0usize;
+        for e in events.drain(..) {
+            match e {
+                EngineEvent::SlowPath {
+                    local,
+                    from,
+                    kind,
+                    data,
+                } => {
+                    if handled < SLOW_PATH_BUDGET {
+                        handled += 1;
+                        r.slow_path(local, from, kind, &data, now);
+                    } else {
+                        r.slow_path_overload();
+                    }
+                }
+                other => idle.push(other),
+            }
+        }
+        if now.duration_since(last_timers) >= Duration::from_millis(20) {
+            last_timers = now;
+            r.tick_secure(now);
+        }
+        if now.duration_since(last_tick) >= Duration::from_millis(200) {
+            last_tick = now;
+            let gone = r.tick(&idle);
+            idle.clear();
+            for id in gone {
+                tracing::info!(call = %id, "call removed (timer or media timeout)");
+            }
         }
     }
 }

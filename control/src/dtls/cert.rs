@@ -11,7 +11,9 @@ use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode, SslVersion};
+use openssl::ssl::{
+    SslContext, SslContextBuilder, SslMethod, SslOptions, SslVerifyMode, SslVersion,
+};
 use openssl::x509::{X509NameBuilder, X509};
 
 use crate::sdp::Fingerprint;
@@ -87,7 +89,10 @@ impl DtlsIdentity {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let (from, until) = (Asn1Time::from_unix(now - 86_400)?, Asn1Time::days_from_now(365)?);
+        let (from, until) = (
+            Asn1Time::from_unix(now - 86_400)?,
+            Asn1Time::days_from_now(365)?,
+        );
         b.set_not_before(&from)?;
         b.set_not_after(&until)?;
         b.sign(&key, MessageDigest::sha256())?;
@@ -107,12 +112,7 @@ impl DtlsIdentity {
         Self::new(c, k, hash, SRTP_PROFILES)
     }
 
-    fn new(
-        cert: X509,
-        key: PKey<Private>,
-        hash: &str,
-        profiles: &str,
-    ) -> Result<Self, CertError> {
+    fn new(cert: X509, key: PKey<Private>, hash: &str, profiles: &str) -> Result<Self, CertError> {
         if digest_named(hash).is_none() {
             return Err(CertError::Hash(hash.to_string()));
         }
@@ -122,7 +122,9 @@ impl DtlsIdentity {
         b.check_private_key()?;
         b.set_min_proto_version(Some(SslVersion::DTLS1_2))?;
         b.set_tlsext_use_srtp(profiles)?;
-        b.set_options(SslOptions::NO_RENEGOTIATION | SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
+        b.set_options(
+            SslOptions::NO_RENEGOTIATION | SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET,
+        );
         b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
         // Each session installs its own callback that checks the SDP fingerprint.
         b.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
@@ -161,10 +163,7 @@ pub fn matches_fingerprint(cert: &openssl::x509::X509Ref, expected: &[Fingerprin
     expected.iter().any(|f| {
         digest_named(&f.hash)
             .and_then(|md| cert.digest(md).ok())
-            .is_some_and(|d| {
-                d.len() == f.digest.len()
-                    && openssl::memcmp::eq(&d, &f.digest)
-            })
+            .is_some_and(|d| d.len() == f.digest.len() && openssl::memcmp::eq(&d, &f.digest))
     })
 }
 

@@ -3,7 +3,9 @@
 //! crate) does the protocol; nothing here touches a socket.
 
 pub mod cert;
+pub mod metrics;
 pub mod session;
 
 pub use cert::{digest_named, CertError, DtlsIdentity, SRTP_PROFILES};
+pub use metrics::SecurityMetrics;
 pub use session::{DatagramError, DtlsEvent, DtlsFailure, DtlsSession, Output, Role, SrtpKeys};
