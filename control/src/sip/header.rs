@@ -129,7 +129,11 @@ impl Params {
                 return Err(ParseError::BadParam(n.chars().take(32).collect()));
             }
             if let Some(v) = &v {
-                let ok = is_token(v) || is_quoted(v) || v.starts_with('[');
+                // Tokens, quoted strings, and IPv6 addresses with or without brackets
+                // (RFC 5118 4.5, 4.6).
+                let ok = is_token(v)
+                    || is_quoted(v)
+                    || (!v.is_empty() && v.chars().all(|c| is_token_char(c) || "[]:".contains(c)));
                 if !ok {
                     return Err(ParseError::BadParam(n.to_string()));
                 }
@@ -236,7 +240,12 @@ impl NameAddr {
             let gt = rest
                 .find('>')
                 .ok_or(ParseError::Unbalanced("angle bracket"))?;
-            let uri = Uri::parse(&rest[..gt])?;
+            let inner = &rest[..gt];
+            // No whitespace inside the angle brackets (RFC 3261 LAQUOT / RAQUOT).
+            if inner.starts_with(char::is_whitespace) || inner.ends_with(char::is_whitespace) {
+                return Err(ParseError::BadNameAddr);
+            }
+            let uri = Uri::parse(inner)?;
             let after = rest[gt + 1..].trim_start();
             if !after.is_empty() && !after.starts_with(';') {
                 return Err(ParseError::BadNameAddr);
@@ -250,7 +259,7 @@ impl NameAddr {
         } else {
             // addr-spec: URI parameters belong to the header, not the URI (RFC 3261 20.10).
             let (u, p) = match s.find(';') {
-                Some(i) => (&s[..i], &s[i..]),
+                Some(i) => (s[..i].trim_end(), &s[i..]),
                 None => (s, ""),
             };
             if u.contains(char::is_whitespace) || u.contains(['?', ',']) {

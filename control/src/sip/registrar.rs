@@ -121,6 +121,9 @@ impl Registrar {
         let Ok(to) = req.to() else {
             return reply(400, "Bad Request (To)");
         };
+        if to.uri.sip().is_none() {
+            return reply(416, "Unsupported URI Scheme");
+        }
         let Some(aor) = aor_key(&to.uri) else {
             return reply(404, "Not Found (no user in To)");
         };

@@ -33,8 +33,19 @@ impl ServerKey {
             "ACK" => "INVITE",
             m => m,
         };
+        // RFC 2543 peers send no magic-cookie branch: key by what identified their
+        // transactions (Call-ID, From tag, CSeq number; RFC 3261 17.2.3).
+        let branch = match via.branch() {
+            Some(b) if b.starts_with("z9hG4bK") && b.len() > 7 => b.to_string(),
+            _ => format!(
+                "2543:{}:{}:{}",
+                req.call_id(),
+                req.from().ok()?.tag().unwrap_or(""),
+                req.cseq().ok()?.seq
+            ),
+        };
         Some(ServerKey {
-            branch: via.branch()?.to_string(),
+            branch,
             sent_by: format!(
                 "{}:{}",
                 via.host.to_ascii_lowercase(),

@@ -49,14 +49,15 @@ impl Uri {
             _ => return Ok(Uri::Other(s.to_string())),
         };
         let rest = &s[colon + 1..];
-        let (rest, headers) = match rest.split_once('?') {
-            Some((a, h)) => (a, Some(h.to_string())),
-            None => (rest, None),
-        };
-        // The user part (which may hold `;` and escaped `@`) ends at the last '@'.
+        // The user part (which may hold `;`, `?` and escaped `@`) ends at the last '@';
+        // headers (`?…`) follow the host part.
         let (userinfo, hostpart) = match rest.rfind('@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
+        };
+        let (hostpart, headers) = match hostpart.split_once('?') {
+            Some((a, h)) => (a, Some(h.to_string())),
+            None => (hostpart, None),
         };
         let (user, password) = match userinfo {
             Some(u) => {

@@ -180,9 +180,24 @@ impl Proxy {
         };
         let for_us = ruri.sip().is_some_and(|u| u.user.is_none()) && self.is_local_uri(&ruri);
         if method == "REGISTER" {
+            if let Some(bad) = unsupported_require(&req) {
+                let tag = self.random_hex(6);
+                let mut r = req.response(420, "Bad Extension", Some(&tag));
+                r.set("Unsupported", bad);
+                return self.reply(&req, &reply_to, r);
+            }
             return self.on_register(req, flow, reply_to, now);
         }
-        if for_us || (own_routes == 0 && ruri.sip().is_none()) {
+        if ruri.sip().is_none() && (own_routes > 0 || self.config.outbound.is_none()) {
+            return self.reply_code(&req, &reply_to, 416, "Unsupported URI Scheme");
+        }
+        if for_us {
+            if let Some(bad) = unsupported_require(&req) {
+                let tag = self.random_hex(6);
+                let mut r = req.response(420, "Bad Extension", Some(&tag));
+                r.set("Unsupported", bad);
+                return self.reply(&req, &reply_to, r);
+            }
             return match method.as_str() {
                 "OPTIONS" => self.answer_options(&req, &reply_to),
                 _ => self.reply_code(&req, &reply_to, 404, "Not Found (no user in Request-URI)"),
@@ -417,6 +432,16 @@ impl Proxy {
     pub(super) fn has_sdp(msg: &Message) -> bool {
         body::sdp(msg).is_some()
     }
+}
+
+/// Require options of a request the proxy itself answers that it does not support.
+fn unsupported_require(req: &Message) -> Option<String> {
+    let list = req.get_all("require").ok()?;
+    let bad: Vec<&str> = list
+        .into_iter()
+        .filter(|o| !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(o)))
+        .collect();
+    (!bad.is_empty()).then(|| bad.join(", "))
 }
 
 /// The loop hash of a request: what stays the same when it loops back unchanged.
