@@ -33,9 +33,54 @@ struct Row {
     what: String,
     a: Option<f64>,
     b: Option<f64>,
-    /// Whether higher is better (for the verdict column).
-    higher_better: bool,
     decimals: usize,
+}
+
+/// Every report `NAME-KIND.json` or `NAME-KIND-<round>.json` in `dir`, in name order.
+pub fn read_rounds(dir: &Path, name: &str, kind: &str) -> Result<Vec<RunReport>, CompareError> {
+    let exact = format!("{name}-{kind}.json");
+    let prefix = format!("{name}-{kind}-");
+    let entries = std::fs::read_dir(dir).map_err(|e| CompareError::Read {
+        path: dir.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let mut paths: Vec<std::path::PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == exact
+                    || (n.starts_with(&prefix)
+                        && n.ends_with(".json")
+                        && n[prefix.len()..n.len() - 5]
+                            .bytes()
+                            .all(|b| b.is_ascii_digit()))
+            })
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(CompareError::Read {
+            path: dir.join(exact).display().to_string(),
+            detail: "no such report".into(),
+        });
+    }
+    paths.iter().map(|p| read_report(p)).collect()
+}
+
+/// The median of the values `f` gives (`None` when no report has one).
+fn median(reports: &[RunReport], f: impl Fn(&PhaseReport) -> Option<f64>) -> Option<f64> {
+    let mut v: Vec<f64> = reports.iter().filter_map(|r| f(&r.result)).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 fn cpu(p: &PhaseReport) -> Option<f64> {
@@ -46,81 +91,88 @@ fn per_core(p: &PhaseReport) -> Option<f64> {
     p.relay_cpu.as_ref().map(|r| r.packets_per_core_s)
 }
 
-/// The comparison table as Markdown, from the reports in `dir`.
+/// The comparison table as Markdown, from the reports in `dir` (medians over rounds).
 pub fn table(dir: &Path, a: &str, b: &str) -> Result<String, CompareError> {
-    let load = |name: &str, kind: &str| read_report(&dir.join(format!("{name}-{kind}.json")));
-    let (ae, be) = (load(a, "equal")?, load(b, "equal")?);
-    let (am, bm) = (load(a, "max")?, load(b, "max")?);
-    let (ar, br) = (load(a, "rtp").ok(), load(b, "rtp").ok());
-    let (ae, be, am, bm) = (&ae.result, &be.result, &am.result, &bm.result);
+    let (ae, be) = (read_rounds(dir, a, "equal")?, read_rounds(dir, b, "equal")?);
+    let (am, bm) = (read_rounds(dir, a, "max")?, read_rounds(dir, b, "max")?);
+    let (ar, br) = (
+        read_rounds(dir, a, "rtp").ok(),
+        read_rounds(dir, b, "rtp").ok(),
+    );
+    let load = median(&ae, |p| Some(p.offered_pps)).unwrap_or(0.0);
+    type Metric = fn(&PhaseReport) -> Option<f64>;
+    let row = |what: String, ra: &[RunReport], rb: &[RunReport], f: Metric, decimals| Row {
+        what,
+        a: median(ra, f),
+        b: median(rb, f),
+        decimals,
+    };
     let mut rows = vec![
-        Row {
-            what: format!(
-                "relay CPU µs per SRTP packet at {:.0} pkt/s",
-                ae.offered_pps
-            ),
-            a: cpu(ae),
-            b: cpu(be),
-            higher_better: false,
-            decimals: 2,
-        },
-        Row {
-            what: format!(
-                "packets/s per relay core at {:.0} pkt/s (1 / CPU per packet)",
-                ae.offered_pps
-            ),
-            a: per_core(ae),
-            b: per_core(be),
-            higher_better: true,
-            decimals: 0,
-        },
-        Row {
-            what: "packets/s per relay core at --rate max".into(),
-            a: per_core(am),
-            b: per_core(bm),
-            higher_better: true,
-            decimals: 0,
-        },
-        Row {
-            what: "delivered packets/s at --rate max".into(),
-            a: Some(am.delivered_pps),
-            b: Some(bm.delivered_pps),
-            higher_better: true,
-            decimals: 0,
-        },
-        Row {
-            what: format!("p50 latency µs at {:.0} pkt/s", ae.offered_pps),
-            a: Some(ae.latency_us.p50),
-            b: Some(be.latency_us.p50),
-            higher_better: false,
-            decimals: 1,
-        },
-        Row {
-            what: format!("p99 latency µs at {:.0} pkt/s", ae.offered_pps),
-            a: Some(ae.latency_us.p99),
-            b: Some(be.latency_us.p99),
-            higher_better: false,
-            decimals: 1,
-        },
-        Row {
-            what: format!("loss at {:.0} pkt/s (%)", ae.offered_pps),
-            a: Some(ae.loss_ratio * 100.0),
-            b: Some(be.loss_ratio * 100.0),
-            higher_better: false,
-            decimals: 4,
-        },
+        row(
+            format!("relay CPU µs per SRTP packet at {load:.0} pkt/s"),
+            &ae,
+            &be,
+            cpu,
+            2,
+        ),
+        row(
+            format!("packets/s per relay core at {load:.0} pkt/s (1 / CPU per packet)"),
+            &ae,
+            &be,
+            per_core,
+            0,
+        ),
+        row(
+            "packets/s per relay core at --rate max".into(),
+            &am,
+            &bm,
+            per_core,
+            0,
+        ),
+        row(
+            "delivered packets/s at --rate max".into(),
+            &am,
+            &bm,
+            |p| Some(p.delivered_pps),
+            0,
+        ),
+        row(
+            "loss at --rate max (%)".into(),
+            &am,
+            &bm,
+            |p| Some(p.loss_ratio * 100.0),
+            2,
+        ),
+        row(
+            format!("p50 latency µs at {load:.0} pkt/s"),
+            &ae,
+            &be,
+            |p| Some(p.latency_us.p50),
+            1,
+        ),
+        row(
+            format!("p99 latency µs at {load:.0} pkt/s"),
+            &ae,
+            &be,
+            |p| Some(p.latency_us.p99),
+            1,
+        ),
+        row(
+            format!("loss at {load:.0} pkt/s (%)"),
+            &ae,
+            &be,
+            |p| Some(p.loss_ratio * 100.0),
+            4,
+        ),
     ];
     if let (Some(ar), Some(br)) = (&ar, &br) {
-        rows.push(Row {
-            what: format!(
-                "relay CPU µs per plain RTP packet at {:.0} pkt/s (floor)",
-                ar.result.offered_pps
-            ),
-            a: cpu(&ar.result),
-            b: cpu(&br.result),
-            higher_better: false,
-            decimals: 2,
-        });
+        rows.push(row(
+            format!("relay CPU µs per plain RTP packet at {load:.0} pkt/s (floor)"),
+            ar,
+            br,
+            cpu,
+            2,
+        ));
     }
     let mut s = String::new();
     let _ = writeln!(s, "| metric | {a} | {b} | {a}/{b} |");
@@ -131,20 +183,21 @@ pub fn table(dir: &Path, a: &str, b: &str) -> Result<String, CompareError> {
             (Some(x), Some(y)) if y > 0.0 => format!("{:.2}", x / y),
             _ => "n/a".into(),
         };
-        let _ = r.higher_better;
         let _ = writeln!(s, "| {} | {} | {} | {} |", r.what, f(r.a), f(r.b), ratio);
     }
-    let mut notes = Vec::new();
-    for (name, p) in [(a, ae), (b, be), (a, am), (b, bm)] {
-        if p.generator.saturated {
-            notes.push(format!(
-                "{name}: the generator was saturated at {:.0} pkt/s offered",
-                p.offered_pps
-            ));
+    let rounds = ae.len().min(be.len());
+    let _ = writeln!(s, "\n(medians of {rounds} round(s) per relay)");
+    for (name, reports) in [(a, &ae), (b, &be), (a, &am), (b, &bm)] {
+        for r in reports.iter() {
+            let p = &r.result;
+            if p.generator.saturated {
+                let _ = writeln!(
+                    s,
+                    "note: {name}: the generator was saturated at {:.0} pkt/s offered",
+                    p.offered_pps
+                );
+            }
         }
-    }
-    for n in notes {
-        let _ = writeln!(s, "\nnote: {n}");
     }
     Ok(s)
 }

@@ -39,6 +39,31 @@ enum Command {
     Step(StepArgs),
     /// Print the ratio table of two relays from `run --json` reports in a directory.
     Compare(CompareArgs),
+    /// Wait until the relay answers ng `ping` (for scripts that start a relay).
+    Ping(PingArgs),
+}
+
+#[derive(Args)]
+struct PingArgs {
+    #[arg(long, value_name = "ADDR:PORT")]
+    ng: SocketAddr,
+    /// Give up after this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    wait: Duration,
+}
+
+fn ping(a: PingArgs) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + a.wait;
+    let mut ng = NgClient::new(a.ng, Duration::from_millis(200), 1)?;
+    loop {
+        match ng.ping() {
+            Ok(()) => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                bail!("no pong from {} within {:?}: {e}", a.ng, a.wait)
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -503,6 +528,7 @@ fn main() {
     let r = match cli.command {
         Command::Run(a) => run(a),
         Command::Step(a) => step(a),
+        Command::Ping(a) => ping(a),
         Command::Compare(a) => compare::table(&a.dir, &a.a, &a.b)
             .map(|t| print!("{t}"))
             .map_err(anyhow::Error::from),
