@@ -80,6 +80,8 @@ pub struct RemoteMedia {
     pub dtls: Option<RemoteDtls>,
     /// ICE credentials, when the endpoint does ICE.
     pub ice: Option<RemoteIce>,
+    /// The profile has RTCP feedback (AVPF, SAVPF).
+    pub feedback: bool,
 }
 
 impl RemoteMedia {
@@ -122,6 +124,9 @@ pub struct LocalMedia {
     pub dtls: Option<LocalDtls>,
     /// ICE-lite toward this endpoint.
     pub ice: Option<LocalIce>,
+    /// Write an RTCP feedback profile (`Some(true)`: SAVPF/AVPF) or not; `None` keeps
+    /// that of the SDP being rewritten.
+    pub feedback: Option<bool>,
 }
 
 /// The relay's two ports facing one endpoint (the same port twice when RTCP is muxed).

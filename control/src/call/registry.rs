@@ -94,6 +94,9 @@ pub struct OfferOptions {
     /// ICE-lite toward the answerer (`Some(true)`: `ICE=force`), none (`Some(false)`:
     /// `ICE=remove`), or when the offerer does ICE (`None`).
     pub ice_toward_answerer: Option<bool>,
+    /// An RTCP feedback profile toward the answerer (from `transport-protocol`); `None`:
+    /// as offered, and always toward ICE endpoints.
+    pub feedback_toward_answerer: Option<bool>,
 }
 
 /// Options of an answer.
@@ -319,7 +322,13 @@ impl CallRegistry {
                     setup: setup_y,
                 }),
                 ice: yl.ice.as_ref().map(|c| local_ice(c, addr, y_ports, mux)),
+                feedback: opts.feedback_toward_answerer.or(ice_y.then_some(true)),
             });
+            // The answerer may check connectivity (and start DTLS) before its answer
+            // reaches srtpgate: its ICE agent exists from now on.
+            if !rejected {
+                self.ensure_transport(call, y, i)?;
+            }
             // A re-offer may move the offerer: redirect media toward it at once.
             let xl = leg_ref(call, x, i);
             if xl.negotiated.is_some() {
@@ -510,6 +519,8 @@ impl CallRegistry {
                 rejected,
                 dtls: local_dtls,
                 ice: xl.ice.as_ref().map(|c| local_ice(c, addr, x_ports, x_mux)),
+                // The answer keeps the offer's profile.
+                feedback: Some(x_remote.feedback),
             });
             if rejected {
                 continue;

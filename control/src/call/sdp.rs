@@ -136,6 +136,7 @@ fn extract_one(
         unsupported_suites: unsupported,
         dtls,
         ice,
+        feedback: m.proto.has_feedback(),
     })
 }
 
@@ -182,7 +183,7 @@ pub fn rewrite(sdp: &mut SessionDescription, locals: &[LocalMedia], opts: &Rewri
         if m.connection.is_some() || first != Some(ip) {
             m.set_connection_address(ip);
         }
-        let feedback = m.proto.has_feedback();
+        let feedback = l.feedback.unwrap_or_else(|| m.proto.has_feedback());
         m.set_proto(Proto::rtp(l.srtp, l.dtls.is_some(), feedback));
         let cryptos: Vec<Crypto> = l
             .crypto
@@ -314,6 +315,7 @@ mod tests {
             rejected: false,
             dtls: None,
             ice: None,
+            feedback: None,
         };
         rewrite(
             &mut sdp,

@@ -270,6 +270,10 @@ impl CallControl {
             fingerprint_hash: req
                 .dtls_fingerprint
                 .map(|h| fingerprint_hash(h).to_string()),
+            feedback_toward_answerer: match req.transport {
+                Some(Transport::Protocol(p)) => Some(p.as_str().ends_with('F')),
+                _ => None,
+            },
             ice_toward_answerer: match req.ice {
                 Some(Ice::Remove) => Some(false),
                 Some(Ice::Force) => Some(true),
