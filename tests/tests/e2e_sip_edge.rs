@@ -62,3 +62,22 @@ fn srtp_caller_reaches_plain_callee() {
     c.name = "edge-srtp-to-rtp".into();
     run(c);
 }
+
+/// baresip 1.0.0 (libre 1.1) gives up on a REGISTER challenged with any algorithm but MD5
+/// ("Function not implemented"), even when an MD5 challenge comes too: deployments with
+/// such phones set `digest-algorithms = ["MD5"]`. This test notices when that changes.
+#[test]
+fn baresip_1_0_gives_up_on_sha256_challenges() {
+    let mut c = EdgeCall::new(
+        SipTransport::Udp,
+        MediaEnc::SrtpMandatory,
+        MediaEnc::SrtpMandatory,
+    );
+    c.name = "edge-sha256".into();
+    c.algorithms = vec!["SHA-256".into(), "MD5".into()];
+    c.keep_failed = false;
+    let err = c
+        .run()
+        .expect_err("baresip 1.0.0 cannot answer SHA-256 challenges");
+    assert!(err.to_string().contains("REGISTER_FAIL"), "{err}");
+}

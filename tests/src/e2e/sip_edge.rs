@@ -53,6 +53,8 @@ pub struct EdgeCall {
     pub talk: Duration,
     /// Digest algorithms srtpgate offers, in order.
     pub algorithms: Vec<String>,
+    /// Keep the work directory of a failed run.
+    pub keep_failed: bool,
 }
 
 const PASSWORDS: [(&str, &str); 2] = [("alice", "alice-secret-1"), ("bob", "bob-secret-2")];
@@ -76,6 +78,7 @@ impl EdgeCall {
             talk: Duration::from_secs(3),
             // baresip 1.0.0 (libre 1.1) answers MD5 challenges only.
             algorithms: vec!["MD5".into()],
+            keep_failed: true,
         }
     }
 
@@ -83,7 +86,9 @@ impl EdgeCall {
         let wd = Workdir::new(&self.name)?;
         let result = self.run_in(&wd);
         if let Err(e) = &result {
-            wd.keep();
+            if self.keep_failed {
+                wd.keep();
+            }
             return Err(E2eError::new(format!(
                 "{}: {e}\n\nwork directory: {}\n{}",
                 self.name,
