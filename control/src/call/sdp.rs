@@ -53,13 +53,21 @@ fn extract_one(
         let (Ok(fingerprints), Ok(setup)) = (fingerprints, sdp.setup_for(m)) else {
             return Err(MediaError::Dtls(index));
         };
-        if fingerprints.is_empty() && m.proto.is_dtls() {
-            return Err(MediaError::Dtls(index));
+        // Only fingerprints of a known hash with a digest of its length can be checked.
+        let fingerprints: Vec<_> = fingerprints
+            .into_iter()
+            .filter(|f| {
+                crate::dtls::digest_named(&f.hash).is_some_and(|d| d.size() == f.digest.len())
+            })
+            .collect();
+        match (fingerprints.is_empty(), m.proto.is_dtls()) {
+            (true, true) => return Err(MediaError::Dtls(index)),
+            (true, false) => None,
+            (false, _) => Some(RemoteDtls {
+                fingerprints,
+                setup,
+            }),
         }
-        Some(RemoteDtls {
-            fingerprints,
-            setup,
-        })
     } else {
         None
     };
