@@ -75,7 +75,7 @@ fn request(command: &str, call: &str, sdp: &str, extra: &[(&str, Value)]) -> Val
         d = d.with("to-tag", "callee");
     }
     for (k, v) in extra {
-        d = d.with(*k, v.clone());
+        d = d.with(k, v.clone());
     }
     d
 }

@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(f.hash, "sha-256");
         assert_eq!(f.digest.len(), 32);
         assert_eq!(id.fingerprint_with("SHA-1").unwrap().digest.len(), 20);
-        assert!(matches_fingerprint(&id.cert, &[f.clone()]));
+        assert!(matches_fingerprint(&id.cert, std::slice::from_ref(&f)));
         let mut wrong = f;
         wrong.digest[0] ^= 1;
         assert!(!matches_fingerprint(&id.cert, &[wrong]));

@@ -261,7 +261,11 @@ mod tests {
         ice.set_remote_ufrag(Some("peer"));
         let now = Instant::now();
         let a: SocketAddr = "192.0.2.7:5000".parse().unwrap();
-        let out = ice.handle(a, &request("lite:peer", b"0123456789abcdefghijklmn", false), now);
+        let out = ice.handle(
+            a,
+            &request("lite:peer", b"0123456789abcdefghijklmn", false),
+            now,
+        );
         let check = out.result.unwrap();
         assert!(check.new_source && !check.nominated);
         let reply = out.reply.unwrap();
@@ -272,7 +276,11 @@ mod tests {
         assert!(m.integrity_ok(b"0123456789abcdefghijklmn"));
         assert_eq!(ice.selected(), Some(a));
         let b: SocketAddr = "192.0.2.8:5002".parse().unwrap();
-        let out = ice.handle(b, &request("lite:peer", b"0123456789abcdefghijklmn", true), now);
+        let out = ice.handle(
+            b,
+            &request("lite:peer", b"0123456789abcdefghijklmn", true),
+            now,
+        );
         assert!(out.result.unwrap().nominated);
         assert_eq!(ice.selected(), Some(b));
         assert!(ice.is_valid_source(a, now) && ice.is_valid_source(b, now));
@@ -286,18 +294,30 @@ mod tests {
         let mut ice = IceLite::new(creds());
         let now = Instant::now();
         let a: SocketAddr = "192.0.2.7:5000".parse().unwrap();
-        let out = ice.handle(a, &request("lite:peer", b"wrong-password-wrong-pw", false), now);
+        let out = ice.handle(
+            a,
+            &request("lite:peer", b"wrong-password-wrong-pw", false),
+            now,
+        );
         assert_eq!(out.result, Err(CheckError::BadIntegrity));
         let err = Message::parse(out.reply.as_ref().unwrap()).unwrap();
         assert_eq!(err.error_code(), Some(401));
-        let out = ice.handle(a, &request("other:peer", b"0123456789abcdefghijklmn", false), now);
+        let out = ice.handle(
+            a,
+            &request("other:peer", b"0123456789abcdefghijklmn", false),
+            now,
+        );
         assert_eq!(out.result, Err(CheckError::WrongUsername));
         assert_eq!(ice.selected(), None);
         assert!(!ice.is_valid_source(a, now));
         // Responses and garbage get no answer.
         assert_eq!(ice.handle(a, &[0, 1, 2], now).reply, None);
         ice.set_remote_ufrag(Some("peer"));
-        let out = ice.handle(a, &request("lite:else", b"0123456789abcdefghijklmn", false), now);
+        let out = ice.handle(
+            a,
+            &request("lite:else", b"0123456789abcdefghijklmn", false),
+            now,
+        );
         assert_eq!(out.result, Err(CheckError::WrongUsername));
     }
 

@@ -79,7 +79,7 @@ impl<'a> Message<'a> {
         if u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) != MAGIC_COOKIE {
             return Err(StunError::NoMagicCookie);
         }
-        if len % 4 != 0 || HEADER + len != bytes.len() {
+        if !len.is_multiple_of(4) || HEADER + len != bytes.len() {
             return Err(StunError::Length(len));
         }
         let mut transaction = [0u8; 12];
@@ -106,7 +106,7 @@ impl<'a> Message<'a> {
                 _ => {}
             }
             attrs.push((t, value));
-            at += 4 + (l + 3) / 4 * 4;
+            at += 4 + l.div_ceil(4) * 4;
         }
         if at != bytes.len() {
             return Err(StunError::Truncated);
@@ -255,9 +255,10 @@ impl MessageWriter {
 
     pub fn attribute(mut self, t: u16, value: &[u8]) -> Self {
         self.buf.extend_from_slice(&t.to_be_bytes());
-        self.buf.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        self.buf
+            .extend_from_slice(&(value.len() as u16).to_be_bytes());
         self.buf.extend_from_slice(value);
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
         let len = self.buf.len() - HEADER;
