@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use control::sip::digest::{Algorithm, StaticUsers};
 use control::sip::media::{MediaAnchor, MediaFailure, OfferPolicy};
 use control::sip::proxy::{Proxy, ProxyConfig};
 use control::sip::registrar::RegistrarConfig;
-use control::sip::{Flow, Message, Transmit, Transport};
+use control::sip::{Flow, Message, ParseError, Transmit, Transport};
 
 /// `text` with every `\n` made `\r\n`, and `{LEN}` replaced by the length of the body
 /// (whatever follows the first blank line).
@@ -147,4 +149,31 @@ pub fn feed(p: &mut Proxy, bytes: &[u8], from: &Flow) -> Vec<(Flow, Message)> {
 /// The status code of the only response sent.
 pub fn status_of(out: &[(Flow, Message)]) -> Option<u16> {
     out.iter().find_map(|(_, m)| m.code())
+}
+
+/// Parses `text` (see [`msg`]) or fails the test.
+pub fn parses(text: &str) -> Message {
+    let b = msg(text);
+    Message::parse(&b).unwrap_or_else(|e| panic!("should parse ({e}):\n{text}"))
+}
+
+pub fn rejected(text: &str) -> ParseError {
+    match Message::parse(&msg(text)) {
+        Ok(_) => panic!("should be rejected:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// The status the proxy answers a request with (status line only).
+pub fn answered(text: &str) -> u16 {
+    let (mut p, _) = fake_proxy();
+    let out = p.handle(&msg(text), udp("127.0.0.1:5099"), std::time::Instant::now());
+    // Read the status line only: a response to a broken request copies its broken Via.
+    out.iter()
+        .find_map(|t| {
+            let line = String::from_utf8_lossy(&t.bytes);
+            let code = line.strip_prefix("SIP/2.0 ")?.get(..3)?.parse().ok()?;
+            Some(code)
+        })
+        .unwrap_or_else(|| panic!("no response to:\n{text}"))
 }
