@@ -325,6 +325,13 @@ fn digest_registration_md5_and_sha256() {
         &invite("c-auth", "z9hG4bKi1", 1, None, &sdp(40000, None)),
     );
     assert_eq!(only(&out, ALICE).code(), Some(407));
+    // A forged in-dialog request from a source that is neither registered nor part of a
+    // call this proxy set up is not relayed anywhere.
+    let forged =
+        in_dialog("BYE", "c-forged", "z9hG4bKfg1", 1, "x").replace(ALICE, "127.0.0.1:5999");
+    let out = net.send("127.0.0.1:5999", &forged);
+    assert_eq!(only(&out, "127.0.0.1:5999").code(), Some(481));
+    assert_eq!(out.len(), 1);
     // Un-register.
     let unreg = register("alice", ALICE, 99, "").replace("Expires: 600", "Expires: 0");
     assert_eq!(only(&net.send(ALICE, &unreg), ALICE).code(), Some(401));

@@ -243,6 +243,13 @@ impl Registrar {
             .find(|b| b.expires_at > now && (b.uri_text == text || same_target(&b.uri, uri)))
     }
 
+    /// Whether a live binding was registered over this flow (same transport and address).
+    pub fn is_registered_flow(&self, flow: &Flow, now: Instant) -> bool {
+        self.bindings.values().flatten().any(|b| {
+            b.expires_at > now && b.flow.transport == flow.transport && b.flow.remote == flow.remote
+        })
+    }
+
     /// Drops expired bindings; returns how many went.
     pub fn expire(&mut self, now: Instant) -> usize {
         let mut gone = 0;

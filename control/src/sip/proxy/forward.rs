@@ -233,6 +233,17 @@ impl Proxy {
         reply_to: Option<Flow>,
         now: Instant,
     ) {
+        // Only dialogs this proxy set up, or requests from a registered phone, are relayed:
+        // anything else would make srtpgate an open relay for forged in-dialog requests.
+        let known = self.calls.contains_key(req.call_id())
+            || self.registrar.is_registered_flow(&flow, now)
+            || (self.config.users.is_empty() && flow.remote.ip().is_loopback());
+        if !known {
+            if let Some(to) = reply_to {
+                self.reply_code(&req, &to, 481, "Call/Transaction Does Not Exist");
+            }
+            return;
+        }
         let Some(dest) = self.next_hop_of(&req, now) else {
             if let Some(to) = reply_to {
                 self.reply_code(&req, &to, 404, "Not Found (no route for in-dialog request)");
