@@ -1,5 +1,6 @@
 //! The call model shared by the ng protocol and the SIP edge: sessions, offer/answer, keys.
 
+mod answer;
 pub mod crypto;
 mod install;
 pub mod model;
