@@ -360,6 +360,18 @@ fn bad_input_gets_precise_errors() {
         r.get("warning")
     );
     assert_eq!(net.calls(), 0);
+    // A callee answering with SDP the relay cannot take: the caller gets 500, the
+    // callee's dialog is closed (ACK, BYE), the media is freed.
+    let out = net.send(
+        ALICE,
+        &invite("c-badans", "z9hG4bKba1", 1, None, &sdp(40000, None)),
+    );
+    let inv = only(&out, BOB1).clone();
+    let out = net.reply(BOB1, &inv, 200, "bt", Some(&dtls));
+    assert_eq!(only(&out, ALICE).code(), Some(500));
+    let methods: Vec<_> = to(&out, BOB1).iter().filter_map(|m| m.method()).collect();
+    assert_eq!(methods, ["ACK", "BYE"]);
+    assert_eq!(net.calls(), 0);
     // Unknown user, Max-Forwards 0, a loop.
     let out = net.send(
         ALICE,

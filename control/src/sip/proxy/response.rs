@@ -114,6 +114,9 @@ impl Proxy {
                 // Drop the early SDP rather than pass keys through.
                 resp.set_body(None, Vec::new());
             } else {
+                if (200..300).contains(&code) && req.method() == Some("INVITE") {
+                    self.abandon_callee(&resp, flow);
+                }
                 let tag = self.random_hex(6);
                 resp = req.response(
                     500,
@@ -148,6 +151,52 @@ impl Proxy {
         self.send(to, bytes);
         if final_code >= 300 {
             self.after_failure(&req);
+        }
+    }
+
+    /// The callee answered with SDP the relay cannot take: its dialog is confirmed and
+    /// closed at once (ACK, then BYE), while the caller gets an error.
+    fn abandon_callee(&mut self, resp: &Message, flow: &Flow) {
+        let target = resp
+            .get("contact")
+            .and_then(|c| super::super::header::NameAddr::parse(c).ok())
+            .map(|c| c.uri.to_string());
+        let (Some(target), Ok(cseq)) = (target, resp.cseq()) else {
+            return;
+        };
+        for (method, seq) in [("ACK", cseq.seq), ("BYE", cseq.seq.saturating_add(1))] {
+            let mut m = Message {
+                start: super::super::StartLine::Request {
+                    method: method.into(),
+                    uri: target.clone(),
+                },
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            for name in ["From", "To", "Call-ID"] {
+                if let Some(v) = resp.get(name) {
+                    m.set(name, v);
+                }
+            }
+            m.set("CSeq", format!("{seq} {method}"));
+            m.set("Max-Forwards", "70");
+            let base = m.clone();
+            let Some((host, port)) = self.local(flow.transport) else {
+                return;
+            };
+            let branch = format!(
+                "{}.{}",
+                super::request::branch_prefix(&base),
+                self.random_hex(8)
+            );
+            m.push_front(
+                "Via",
+                format!(
+                    "SIP/2.0/{} {host}:{port};branch={branch};rport",
+                    flow.transport.via_name()
+                ),
+            );
+            self.send(flow.clone(), m.to_bytes());
         }
     }
 
