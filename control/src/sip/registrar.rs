@@ -280,3 +280,100 @@ fn same_target(a: &Uri, b: &Uri) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::Transport;
+
+    fn req(contacts: &[&str], expires: Option<u32>, cseq: u32) -> Message {
+        let mut t = String::from(
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKr\r\n\
+             From: <sip:alice@127.0.0.1>;tag=1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: r1\r\n",
+        );
+        t.push_str(&format!("CSeq: {cseq} REGISTER\r\n"));
+        for c in contacts {
+            t.push_str(&format!("Contact: {c}\r\n"));
+        }
+        if let Some(e) = expires {
+            t.push_str(&format!("Expires: {e}\r\n"));
+        }
+        t.push_str("Content-Length: 0\r\n\r\n");
+        Message::parse(t.as_bytes()).unwrap()
+    }
+
+    fn flow() -> Flow {
+        Flow {
+            transport: Transport::Udp,
+            remote: "127.0.0.1:5071".parse().unwrap(),
+            conn: None,
+        }
+    }
+
+    #[test]
+    fn contacts_expire_refresh_and_unregister() {
+        let mut r = Registrar::new(RegistrarConfig::default());
+        let t0 = Instant::now();
+        let out = r.register(
+            &req(
+                &["<sip:alice@10.0.0.1>;expires=120", "<sip:alice@10.0.0.2>"],
+                Some(600),
+                1,
+            ),
+            flow(),
+            None,
+            t0,
+        );
+        assert_eq!(out.response.code(), Some(200));
+        assert_eq!(out.changed, 2);
+        assert_eq!(r.lookup("ALICE", t0).len(), 2);
+        assert_eq!(r.lookup("alice", t0 + Duration::from_secs(121)).len(), 1);
+        // Out-of-order CSeq from the same Call-ID is ignored.
+        let stale = r.register(
+            &req(&["<sip:alice@10.0.0.2>"], Some(0), 1),
+            flow(),
+            None,
+            t0,
+        );
+        assert_eq!(stale.changed, 0);
+        assert_eq!(r.lookup("alice", t0).len(), 2);
+        // Un-register one, then all with the wildcard.
+        r.register(
+            &req(&["<sip:alice@10.0.0.2>"], Some(0), 2),
+            flow(),
+            None,
+            t0,
+        );
+        assert_eq!(r.lookup("alice", t0).len(), 1);
+        let bad = r.register(&req(&["*"], Some(60), 3), flow(), None, t0);
+        assert_eq!(bad.response.code(), Some(400));
+        r.register(&req(&["*"], Some(0), 4), flow(), None, t0);
+        assert!(r.lookup("alice", t0).is_empty());
+        assert_eq!(r.expire(t0), 0);
+    }
+
+    #[test]
+    fn too_brief_wrong_user_and_rate_limit() {
+        let mut r = Registrar::new(RegistrarConfig::default());
+        let t0 = Instant::now();
+        let out = r.register(
+            &req(&["<sip:alice@10.0.0.1>"], Some(5), 1),
+            flow(),
+            None,
+            t0,
+        );
+        assert_eq!(out.response.code(), Some(423));
+        assert_eq!(out.response.get("min-expires"), Some("60"));
+        let out = r.register(
+            &req(&["<sip:alice@10.0.0.1>"], None, 2),
+            flow(),
+            Some("bob"),
+            t0,
+        );
+        assert_eq!(out.response.code(), Some(403));
+        let ip = "192.0.2.1".parse().unwrap();
+        let allowed = (0..100).filter(|_| r.allow(ip, t0)).count();
+        assert_eq!(allowed, 40);
+        assert!(r.allow(ip, t0 + Duration::from_secs(1)));
+    }
+}
