@@ -52,6 +52,16 @@ pub fn start_receiver(out: &Path, extra: &[&str]) -> Receiver {
     }
 }
 
+/// A test that fails does not leave li-receiver running.
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Receiver {
     /// SIGTERM, then the exit status.
     pub fn stop(&mut self) -> ExitStatus {
