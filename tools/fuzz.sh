@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes what parses bytes from peers: SRTP/SRTCP (relay/fuzz: `unprotect`, `unprotect_rtcp`)
-# and the ng protocol, SDP and SIP (control/fuzz: `ng_parse`, `sdp_parse`, `sip_parse`)
+# and the ng protocol, SDP, SIP and STUN (control/fuzz: `ng_parse`, `sdp_parse`, `sip_parse`,
+# `stun_parse`)
 # for a bounded time per target: tools/fuzz.sh [SECONDS]  (default 30).
 # Installs cargo-fuzz only when it is missing. Exits non-zero when a target crashes (or
 # fails to build); the crashing input is kept under <crate>/artifacts/<target>/.
@@ -17,7 +18,7 @@ if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 # crate directory:target
-targets=(relay/fuzz:unprotect relay/fuzz:unprotect_rtcp control/fuzz:ng_parse control/fuzz:sdp_parse control/fuzz:sip_parse)
+targets=(relay/fuzz:unprotect relay/fuzz:unprotect_rtcp control/fuzz:ng_parse control/fuzz:sdp_parse control/fuzz:sip_parse control/fuzz:stun_parse)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz"
