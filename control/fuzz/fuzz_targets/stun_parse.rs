@@ -9,7 +9,12 @@ use control::ice::{Credentials, IceLite, Message};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Message::parse(data) {
-        let _ = (m.username(), m.priority(), m.mapped_address(), m.error_code());
+        let _ = (
+            m.username(),
+            m.priority(),
+            m.mapped_address(),
+            m.error_code(),
+        );
         let _ = m.integrity_ok(b"fuzz-password-fuzz-password");
     }
     let mut ice = IceLite::new(Credentials {
