@@ -11,7 +11,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 step "system packages"
 # kamailio ships the rtpengine module; baresip-core has every baresip module the tests use;
 # rtpengine-daemon is the reference relay the end-to-end tests also run against.
-debs=(libsrtp2-dev tshark pkg-config valgrind python3-pip g++ kamailio baresip-core rtpengine-daemon sox)
+debs=(libsrtp2-dev libssl-dev tshark pkg-config valgrind python3-pip g++ kamailio baresip-core rtpengine-daemon sox)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,7 +25,7 @@ else
 fi
 
 step "python packages"
-pips=(pylibsrtp)
+pips=(pylibsrtp aiortc)
 for p in "${pips[@]}"; do
   if python3 -c "import $p" 2>/dev/null; then
     echo "present: $p"
