@@ -348,7 +348,7 @@ fn bad_input_gets_precise_errors() {
         net.now,
     ));
     assert_eq!(out[0].1.code(), Some(403));
-    // DTLS-SRTP offers are not relayed yet: 488 with a reason.
+    // A DTLS-SRTP offer without a usable fingerprint: 488 with a reason.
     let dtls =
         sdp(40000, None).replace("RTP/AVP", "UDP/TLS/RTP/SAVP") + "a=fingerprint:sha-256 AA:BB\r\n";
     let out = net.send(ALICE, &invite("c-dtls", "z9hG4bKd1", 1, None, &dtls));

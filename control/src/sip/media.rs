@@ -122,6 +122,9 @@ impl MediaAnchor for RegistryAnchor {
         }
         let opts = OfferOptions {
             srtp_toward_answerer: policy.srtp_toward_answerer,
+            // The edge's policies speak of SDES-SRTP or plain RTP toward the answerer;
+            // a DTLS-SRTP offerer (WebRTC) is answered by the call layer as it is.
+            dtls_toward_answerer: policy.srtp_toward_answerer.map(|_| false),
             strict_source: self.strict_source,
             ..Default::default()
         };
