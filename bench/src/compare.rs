@@ -190,6 +190,17 @@ pub fn table(dir: &Path, a: &str, b: &str) -> Result<String, CompareError> {
     for (name, reports) in [(a, &ae), (b, &be), (a, &am), (b, &bm)] {
         for r in reports.iter() {
             let p = &r.result;
+            let starved = p.relay_cpu.as_ref().map_or(0.0, |c| {
+                c.threads.iter().map(|t| t.starved).fold(0.0, f64::max)
+            });
+            if starved > 0.1 {
+                let _ = writeln!(
+                    s,
+                    "note: {name}: a relay thread waited for a CPU {:.0}% of the time at {:.0} pkt/s offered (other work on its core)",
+                    starved * 100.0,
+                    p.offered_pps
+                );
+            }
             if p.generator.saturated {
                 let _ = writeln!(
                     s,

@@ -366,19 +366,24 @@ impl Load {
             tid,
             cpu_s: cpu_ns as f64 / 1e9,
             busy: cpu_ns as f64 / 1e9 / window,
+            starved: 0.0,
         };
         let senders_use: Vec<ThreadUse> = senders_out
             .iter()
             .enumerate()
             .map(|(i, o)| ThreadUse {
                 busy: o.cpu_ns as f64 / o.wall_ns.max(1) as f64,
+                starved: o.wait_ns as f64 / o.wall_ns.max(1) as f64,
                 ..thread_use(format!("bench-tx{i}"), o.tid, o.cpu_ns)
             })
             .collect();
         let receivers_use: Vec<ThreadUse> = receivers_out
             .iter()
             .enumerate()
-            .map(|(i, o)| thread_use(format!("bench-rx{i}"), o.tid, o.cpu_ns))
+            .map(|(i, o)| ThreadUse {
+                starved: o.wait_ns as f64 / 1e9 / window,
+                ..thread_use(format!("bench-rx{i}"), o.tid, o.cpu_ns)
+            })
             .collect();
         let cores_allowed = procstat::allowed_cpus();
         let gen_cpu_s = self1.saturating_sub(self0) as f64 / 1e9;
@@ -444,6 +449,20 @@ impl Load {
             }
             _ => None,
         };
+        let starved: Vec<String> = relay_cpu
+            .iter()
+            .flat_map(|r| r.threads.iter())
+            .chain(senders_use.iter())
+            .chain(receivers_use.iter())
+            .filter(|t| t.starved > 0.1)
+            .map(|t| format!("{} {:.0}%", t.name, t.starved * 100.0))
+            .collect();
+        if !starved.is_empty() {
+            warnings.push(format!(
+                "threads waited for a CPU (other work on their cores): {}; latency and maximum rates are not the relay's own, CPU per packet still is",
+                starved.join(", ")
+            ));
+        }
         let latency_us = Latency::from_histogram(&hist);
         self.last_latency = hist;
         PhaseReport {

@@ -11,6 +11,14 @@ pub struct ThreadCpu {
     pub tid: u32,
     pub name: String,
     pub cpu_ns: u64,
+    /// Time spent runnable but waiting for a CPU (schedstat), nanoseconds.
+    pub wait_ns: u64,
+}
+
+/// Run-queue wait of a thread in nanoseconds (second field of `schedstat`).
+pub fn thread_wait_ns(pid: u32, tid: u32) -> Option<u64> {
+    let t = fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+    t.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Clock ticks per second, as /proc counts them.
@@ -69,7 +77,13 @@ pub fn threads(pid: u32) -> Vec<ThreadCpu> {
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
         if let Some(cpu_ns) = read_cpu(&e.path().join("stat")) {
-            out.push(ThreadCpu { tid, name, cpu_ns });
+            let wait_ns = thread_wait_ns(pid, tid).unwrap_or(0);
+            out.push(ThreadCpu {
+                tid,
+                name,
+                cpu_ns,
+                wait_ns,
+            });
         }
     }
     out.sort_by_key(|t| t.tid);

@@ -138,17 +138,24 @@ impl ReceiverWork {
 pub struct ReceiverOutcome {
     pub tid: u32,
     pub cpu_ns: u64,
+    /// Time runnable but waiting for a CPU.
+    pub wait_ns: u64,
 }
 
 /// Receives until `stop` is set (checked at least every 20 ms).
 pub fn run(work: &mut ReceiverWork, stop: &AtomicBool, received: &AtomicU64) -> ReceiverOutcome {
     let tid = crate::procstat::gettid();
     let cpu0 = thread_cpu_ns();
+    let wait0 = crate::procstat::thread_wait_ns(std::process::id(), tid).unwrap_or(0);
     let poller = match Poller::new(&work.fds) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("srtpgate-bench: receiver cannot poll its sockets: {e}");
-            return ReceiverOutcome { tid, cpu_ns: 0 };
+            return ReceiverOutcome {
+                tid,
+                cpu_ns: 0,
+                wait_ns: 0,
+            };
         }
     };
     let mut batch = RecvBatch::default();
@@ -177,5 +184,8 @@ pub fn run(work: &mut ReceiverWork, stop: &AtomicBool, received: &AtomicU64) -> 
     ReceiverOutcome {
         tid,
         cpu_ns: thread_cpu_ns().saturating_sub(cpu0),
+        wait_ns: crate::procstat::thread_wait_ns(std::process::id(), tid)
+            .unwrap_or(0)
+            .saturating_sub(wait0),
     }
 }

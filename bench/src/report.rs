@@ -45,6 +45,9 @@ pub struct ThreadUse {
     pub cpu_s: f64,
     /// CPU time over wall time (1.0: the thread never waited).
     pub busy: f64,
+    /// Time runnable but waiting for a CPU, over wall time (other work on its cores).
+    #[serde(default)]
+    pub starved: f64,
 }
 
 /// The relay process's CPU use over a phase.
@@ -248,7 +251,14 @@ pub fn phase_table(p: &PhaseReport) -> String {
                 .threads
                 .iter()
                 .take(4)
-                .map(|t| format!("{} {:.0}%", t.name, t.busy * 100.0))
+                .map(|t| {
+                    format!(
+                        "{} {:.0}% (waited for a CPU {:.0}%)",
+                        t.name,
+                        t.busy * 100.0,
+                        t.starved * 100.0
+                    )
+                })
                 .collect();
             if !busiest.is_empty() {
                 let _ = writeln!(s, "  relay threads        {}", busiest.join(", "));

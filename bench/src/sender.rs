@@ -42,6 +42,8 @@ pub enum Pace {
 pub struct SenderOutcome {
     pub tid: u32,
     pub cpu_ns: u64,
+    /// Time runnable but waiting for a CPU.
+    pub wait_ns: u64,
     pub wall_ns: u64,
     /// Packets accepted by the kernel.
     pub sent: u64,
@@ -63,6 +65,7 @@ pub fn run(
     set_timer_slack();
     let tid = crate::procstat::gettid();
     let cpu0 = thread_cpu_ns();
+    let wait0 = crate::procstat::thread_wait_ns(std::process::id(), tid).unwrap_or(0);
     let streams: usize = groups.iter().map(|g| g.streams.len()).sum();
     let mut out = SenderOutcome {
         tid,
@@ -153,6 +156,9 @@ pub fn run(
         }
     }
     out.cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
+    out.wait_ns = crate::procstat::thread_wait_ns(std::process::id(), tid)
+        .unwrap_or(0)
+        .saturating_sub(wait0);
     out.wall_ns = start.elapsed().as_nanos() as u64;
     out
 }
