@@ -180,7 +180,7 @@ pub enum ConfigError {
     DuplicateInterface(String),
     #[error("unknown media backend {0:?} (batch or uring)")]
     Backend(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Sip(#[from] crate::sip::config::SipConfigError),
     #[error("dtls: {0}")]
     Dtls(String),
