@@ -17,7 +17,7 @@ use sip_common::{msg, parsed, udp};
 
 #[test]
 fn call_with_fresh_keys_reinvite_and_bye() {
-    let mut net = Net::new(47000, &[]);
+    let mut net = Net::new(14000, &[]);
     net.register("bob", BOB1);
     let (a_media, b_media) = (media_socket(), media_socket());
     let a_key = fresh_key(Suite::AesCm128HmacSha1_80).unwrap();
@@ -119,7 +119,7 @@ fn call_with_fresh_keys_reinvite_and_bye() {
 
 #[test]
 fn cancel_busy_and_timeout_free_the_media() {
-    let mut net = Net::new(47100, &[]);
+    let mut net = Net::new(14100, &[]);
     net.register("bob", BOB1);
     let key = fresh_key(Suite::AesCm128HmacSha1_80).unwrap();
     let offer = sdp(40000, Some(&key));
@@ -187,7 +187,7 @@ fn cancel_busy_and_timeout_free_the_media() {
 
 #[test]
 fn forking_only_the_answering_contact_gets_media() {
-    let mut net = Net::new(47200, &[]);
+    let mut net = Net::new(14200, &[]);
     net.register("bob", BOB1);
     let out = net.send(BOB2, &register("bob", BOB2, 1, ""));
     assert_eq!(only(&out, BOB2).get_all("contact").unwrap().len(), 2);
@@ -233,7 +233,7 @@ fn forking_only_the_answering_contact_gets_media() {
 
 #[test]
 fn srtp_refused_with_488_is_retried_with_plain_rtp() {
-    let mut net = Net::new(47300, &[]);
+    let mut net = Net::new(14300, &[]);
     net.register("bob", BOB1);
     let offer = sdp(40000, None);
     let out = net.send(ALICE, &invite("c-488", "z9hG4bKr1", 1, None, &offer));
@@ -276,7 +276,7 @@ fn srtp_refused_with_488_is_retried_with_plain_rtp() {
 
 #[test]
 fn digest_registration_md5_and_sha256() {
-    let mut net = Net::new(47400, &[("alice", "secret")]);
+    let mut net = Net::new(14400, &[("alice", "secret")]);
     // No credentials: challenged with SHA-256 first, then MD5.
     let out = net.send(ALICE, &register("alice", ALICE, 1, ""));
     let ch = only(&out, ALICE);
@@ -339,7 +339,7 @@ fn digest_registration_md5_and_sha256() {
 
 #[test]
 fn bad_input_gets_precise_errors() {
-    let mut net = Net::new(47500, &[]);
+    let mut net = Net::new(14500, &[]);
     net.register("bob", BOB1);
     // Not from loopback without users: refused.
     let out = parsed(&net.proxy.handle(

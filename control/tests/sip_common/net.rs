@@ -26,6 +26,8 @@ pub const ALICE: &str = "127.0.0.1:5071";
 pub const BOB1: &str = "127.0.0.1:5072";
 pub const BOB2: &str = "127.0.0.1:5073";
 
+/// Relay port blocks for these tests start at 14000, below Linux's ephemeral port range
+/// (32768–60999), so client sockets of other programs never hold them.
 pub struct Net {
     pub proxy: Proxy,
     pub registry: Arc<Mutex<CallRegistry>>,
