@@ -32,7 +32,7 @@ fn every_relayed_packet_is_delivered_with_its_fields() {
     let d = X3Delivery::start(config()).unwrap();
     d.add_destination(did(), DestinationSpec::tcp(agency.addr))
         .unwrap();
-    let cid = d.attach(7, interception(), call.taps(64)).unwrap();
+    let cid = d.attach(7, interception(), call.taps(1024)).unwrap();
     assert_ne!(cid, 0);
     for seq in 0..40u16 {
         call.a_to_b(&rtp(seq, 0xa, &[seq as u8; 160]));
@@ -137,15 +137,19 @@ fn agency_down_mid_call_costs_counted_drops_and_delivery_resumes() {
         let c = d.task_counts(&xid()).unwrap();
         c.delivered + c.dropped() == 130
     });
-    let c = d.task_counts(&xid()).unwrap();
-    let got = agency.wait_x3((c.delivered as usize).saturating_sub(before + 16).max(10));
+    eventually("the last packet arrived", || {
+        agency
+            .x3()
+            .last()
+            .is_some_and(|g| g.payload[2..4] == 129u16.to_be_bytes())
+    });
+    let got = agency.x3();
     let stats = d.destination_stats(&did()).unwrap();
     assert!(stats.connects >= 2 && stats.disconnects >= 1, "{stats:?}");
     assert!(stats.connect_failures >= 1, "{stats:?}");
     // Sequence numbers restart on the new connection.
     assert_eq!(got[0].seq, Some(0));
-    let last = got.last().unwrap();
-    assert_eq!(&last.payload[2..4], &129u16.to_be_bytes());
+    assert!(got.len() >= 10);
     assert!(before > 0);
     call.untap();
     d.detach(1).unwrap();

@@ -94,7 +94,7 @@ fn tshark_decodes_the_live_x3_stream() {
                 xid: xid(),
                 destinations: vec![did()],
             }],
-            call.taps(64),
+            call.taps(1024),
         )
         .unwrap();
     const N: u16 = 25;
