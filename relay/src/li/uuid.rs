@@ -102,11 +102,16 @@ impl fmt::Display for Uuid {
     }
 }
 
-/// Debug shows the value: a UUID alone names no target. Code that must keep task ids out of
-/// ordinary logs simply does not log them.
+/// Debug never shows the value: XIDs and dIds must not reach ordinary logs, and a `{:?}`
+/// of a struct holding one is the usual way they would. Use Display where the value is
+/// meant to be shown (files, X1 replies, the audit log).
 impl fmt::Debug for Uuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Uuid({self})")
+        f.write_str(if self.is_nil() {
+            "Uuid(nil)"
+        } else {
+            "Uuid(…)"
+        })
     }
 }
 
@@ -148,6 +153,13 @@ mod tests {
         ] {
             assert_eq!(s.parse::<Uuid>(), Err(BadUuid), "{s}");
         }
+    }
+
+    #[test]
+    fn debug_hides_the_value() {
+        let u: Uuid = "2b36a78b-b628-416d-bd22-65e63a4b4c2f".parse().unwrap();
+        assert_eq!(format!("{u:?}"), "Uuid(…)");
+        assert_eq!(format!("{:?}", Uuid::NIL), "Uuid(nil)");
     }
 
     #[test]

@@ -237,3 +237,66 @@ fn arbitrary_bytes_never_panic() {
         let _ = decode(&b);
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn attribute() -> impl Strategy<Value = Attribute<'static>> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(|b| Attribute::SourceIpv4(Ipv4Addr::from(b))),
+            any::<[u8; 4]>().prop_map(|b| Attribute::DestinationIpv4(Ipv4Addr::from(b))),
+            any::<[u8; 16]>().prop_map(|b| Attribute::SourceIpv6(Ipv6Addr::from(b))),
+            any::<[u8; 16]>().prop_map(|b| Attribute::DestinationIpv6(Ipv6Addr::from(b))),
+            any::<u16>().prop_map(Attribute::SourcePort),
+            any::<u16>().prop_map(Attribute::DestinationPort),
+            any::<u8>().prop_map(Attribute::IpProtocol),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn encode_then_decode_is_identity(
+            xid in any::<[u8; 16]>(),
+            cid in any::<u64>(),
+            to_target in any::<bool>(),
+            seq in any::<u32>(),
+            secs in any::<u32>(),
+            nanos in 0u32..1_000_000_000,
+            extra in proptest::collection::vec(attribute(), 0..3),
+            payload in proptest::collection::vec(any::<u8>(), 0..1500),
+        ) {
+            let header = Header {
+                pdu_type: PduType::X3,
+                payload_format: format::RTP,
+                direction: if to_target { Direction::ToTarget } else { Direction::FromTarget },
+                xid: crate::li::Uuid(xid),
+                correlation_id: cid,
+            };
+            // Each known attribute at most once.
+            let mut attrs = vec![
+                Attribute::SequenceNumber(seq),
+                Attribute::Timestamp { secs, nanos },
+            ];
+            for a in extra {
+                if !attrs.iter().any(|b| std::mem::discriminant(b) == std::mem::discriminant(&a)) {
+                    attrs.push(a);
+                }
+            }
+            let mut out = Vec::new();
+            let n = encode(&header, &attrs, &payload, &mut out).unwrap();
+            prop_assert_eq!(n, out.len());
+            let (pdu, m) = decode(&out).unwrap();
+            prop_assert_eq!(m, n);
+            prop_assert_eq!(pdu.header, header);
+            prop_assert_eq!(pdu.attributes, attrs);
+            prop_assert_eq!(pdu.payload, &payload[..]);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = frame_len(&bytes);
+            let _ = decode(&bytes);
+        }
+    }
+}

@@ -26,11 +26,17 @@ pub(crate) struct Outgoing {
     pub(crate) call: Arc<Counters>,
 }
 
-/// Where PDUs go.
-#[derive(Clone, Debug)]
+/// Where PDUs go. Its Debug form hides the address.
+#[derive(Clone)]
 pub struct DestinationSpec {
     pub address: SocketAddr,
     pub transport: Transport,
+}
+
+impl std::fmt::Debug for DestinationSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DestinationSpec(…, {:?})", self.transport)
+    }
 }
 
 impl DestinationSpec {

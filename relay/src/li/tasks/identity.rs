@@ -295,3 +295,29 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_identity_is_handled_without_panic(s in ".{0,80}") {
+            let _ = call_identity(&s);
+            let _ = sip_uri(&s);
+            let _ = tel_uri(&s);
+            let _ = e164(&s);
+            let _ = impi(&s);
+        }
+
+        #[test]
+        fn uri_shaped_identities_without_panic(
+            scheme in "(sip|sips|tel|SIP):",
+            rest in "[a-zA-Z0-9@:;=+%<>\\[\\]. -]{0,40}",
+        ) {
+            let _ = call_identity(&format!("{scheme}{rest}"));
+            let _ = call_identity(&format!("\"x\" <{scheme}{rest}>;tag=1"));
+        }
+    }
+}

@@ -69,10 +69,17 @@ pub struct IpAddressPort {
 }
 
 /// Where a destination is. JSON: `{"ipAddressPort": {"address": "…", "port": {"TCPPort": n}}}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Its Debug form hides the address (destinations stay out of ordinary logs).
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum DeliveryAddress {
     IpAddressPort(IpAddressPort),
+}
+
+impl std::fmt::Debug for DeliveryAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeliveryAddress(…)")
+    }
 }
 
 impl DeliveryAddress {
@@ -87,7 +94,7 @@ impl DeliveryAddress {
 
 /// How the connection to a destination is secured (not part of X1, which leaves it to
 /// configuration). TLS uses the node's client certificate and the named CA file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum SecurityMode {
     #[default]
@@ -98,6 +105,15 @@ pub enum SecurityMode {
         /// PEM file with the CA that signed the agency's certificate.
         ca_file: String,
     },
+}
+
+impl std::fmt::Debug for SecurityMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecurityMode::Tcp => "Tcp",
+            SecurityMode::Tls { .. } => "Tls",
+        })
+    }
 }
 
 /// TS 103 221-1 DestinationDetails.
