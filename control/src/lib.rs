@@ -3,10 +3,10 @@
 
 pub mod call;
 pub mod config;
-pub mod dtls;
 pub mod daemon;
-pub mod metrics;
+pub mod dtls;
 pub mod ice;
+pub mod metrics;
 pub mod ng;
 pub mod sdp;
 pub mod sip;
