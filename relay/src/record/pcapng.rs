@@ -212,13 +212,7 @@ impl<R: Read> BlockReader<R> {
         }
         let block_type = le32(&head, 0);
         let total = le32(&head, 4) as usize;
-        if block_type == SHB && offset == 0 && le32(&head, 4) == BYTE_ORDER_MAGIC.swap_bytes() {
-            return Err(BlockError::Malformed {
-                offset,
-                what: "big-endian section (srtpgate writes little-endian)",
-            });
-        }
-        if total < 12 || total % 4 != 0 || total > MAX_BLOCK {
+        if total < 12 || total & 3 != 0 || total > MAX_BLOCK {
             return Err(BlockError::Malformed {
                 offset,
                 what: "bad block length",
