@@ -31,6 +31,8 @@ ROUNDS=${ROUNDS:-2}
 SENDERS=${SENDERS:-1}
 RECEIVERS=${RECEIVERS:-1}
 OUT=${OUT:-target/compare}
+# Relays and bench run at this nice level (negative: ahead of other work on a shared box).
+NICE=${NICE:--10}
 SG_NG=${SG_NG:-22331}
 RE_NG=${RE_NG:-22332}
 SG_PORTS=${SG_PORTS:-44000-51999}
@@ -39,7 +41,8 @@ RE_PORTS=${RE_PORTS:-52000-59999}
 command -v rtpengine >/dev/null || { echo "compare.sh: rtpengine not installed (apt-get install rtpengine-daemon)" >&2; exit 2; }
 command -v taskset >/dev/null || { echo "compare.sh: taskset not installed (util-linux)" >&2; exit 2; }
 
-cargo build --release -q -p srtpgate-control --bin srtpgate -p srtpgate-bench
+cargo build --release -q -p srtpgate-control --bin srtpgate
+cargo build --release -q -p srtpgate-bench --bins
 bin=${CARGO_TARGET_DIR:-target}/release
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -51,12 +54,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-taskset -c "$RELAY_CPUS" "$bin/srtpgate" --ng-listen "127.0.0.1:$SG_NG" --interface 127.0.0.1 \
+nice -n "$NICE" taskset -c "$RELAY_CPUS" "$bin/srtpgate" --ng-listen "127.0.0.1:$SG_NG" --interface 127.0.0.1 \
   --port-min "${SG_PORTS%-*}" --port-max "${SG_PORTS#*-}" --workers "$WORKERS" \
   --metrics-listen off --log warn >"$OUT/srtpgate.log" 2>&1 &
 pids+=($!)
 sg_pid=$!
-taskset -c "$RELAY_CPUS" rtpengine --config-file=none --table=-1 --no-redis-required --foreground \
+nice -n "$NICE" taskset -c "$RELAY_CPUS" rtpengine --config-file=none --table=-1 --no-redis-required --foreground \
   --interface=127.0.0.1 --listen-ng="127.0.0.1:$RE_NG" \
   --port-min="${RE_PORTS%-*}" --port-max="${RE_PORTS#*-}" --num-threads="$WORKERS" --delete-delay=0 \
   --log-stderr --log-level=4 >"$OUT/rtpengine.log" 2>&1 &
@@ -70,7 +73,8 @@ re_pid=$!
   lscpu | grep -E '^(Model name|CPU\(s\)|Thread\(s\) per core|Hypervisor vendor|Flags):' | sed 's/  */ /g'
   echo "kernel: $(uname -r)"
   echo "rtpengine: $(rtpengine --version 2>&1 | head -1)"
-  echo "relays: $WORKERS worker thread(s) pinned to cpu $RELAY_CPUS; bench pinned to cpu $BENCH_CPUS"
+  echo "relays: $WORKERS worker thread(s) pinned to cpu $RELAY_CPUS; bench pinned to cpu $BENCH_CPUS; nice $NICE"
+  echo "load: $CALLS calls, $EQUAL_RATE pkt/s for $EQUAL_SECS (equal, rtp), --rate max for $MAX_SECS; $ROUNDS round(s)"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/machine.txt"
 
@@ -81,7 +85,7 @@ run() { # relay ng-port pid kind round extra-args...
   local relay=$1 port=$2 pid=$3 kind=$4 round=$5
   shift 5
   echo "== $relay $kind (round $round)"
-  taskset -c "$BENCH_CPUS" "$bin/srtpgate-bench" run --ng "127.0.0.1:$port" --pid "$pid" "${common[@]}" \
+  nice -n "$NICE" taskset -c "$BENCH_CPUS" "$bin/srtpgate-bench" run --ng "127.0.0.1:$port" --pid "$pid" "${common[@]}" \
     --json "$OUT/$relay-$kind-$round.json" "$@" | sed -n '/offered  /,/relay per core/p'
 }
 
@@ -99,7 +103,6 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 cleanup
 pids=()
 echo "== engine-bench: the engine in-process, plain UDP forwarder floor vs SRTP (1 worker)"
-cargo build --release -q -p srtpgate-bench --bin engine-bench
 "$bin/engine-bench" --seconds 3 | tee "$OUT/engine-bench.txt"
 
 echo
