@@ -200,6 +200,70 @@ pub fn render(control: &ControlMetrics, workers: &[WorkerStatsSnapshot]) -> Stri
     out
 }
 
+/// Appends the SIP edge's counters.
+pub fn render_sip(out: &mut String, c: &crate::sip::proxy::Counters) {
+    let rows: [(&str, &str, u64); 10] = [
+        ("sip_received_total", "SIP messages received.", c.received),
+        (
+            "sip_malformed_total",
+            "SIP messages that could not be parsed.",
+            c.malformed,
+        ),
+        (
+            "sip_retransmissions_total",
+            "SIP retransmissions absorbed.",
+            c.retransmissions,
+        ),
+        (
+            "sip_registrations_total",
+            "Successful REGISTER requests.",
+            c.registrations,
+        ),
+        (
+            "sip_auth_failures_total",
+            "Requests with wrong or missing digest credentials.",
+            c.auth_failures,
+        ),
+        (
+            "sip_rate_limited_total",
+            "Requests refused by the per-source rate limit.",
+            c.rate_limited,
+        ),
+        (
+            "sip_calls_anchored_total",
+            "Calls whose media was anchored in the relay.",
+            c.calls_anchored,
+        ),
+        (
+            "sip_media_failures_total",
+            "Calls refused because their SDP could not be relayed.",
+            c.media_failures,
+        ),
+        (
+            "sip_plain_retries_total",
+            "Branches retried with plain RTP after 488/415.",
+            c.plain_retries,
+        ),
+        (
+            "sip_timeouts_total",
+            "Branches that timed out (408).",
+            c.timeouts,
+        ),
+    ];
+    for (name, help, v) in rows {
+        counter(out, name, help, "counter", v);
+    }
+    let _ = writeln!(out, "# HELP srtpgate_sip_error_responses_total Error responses the proxy sent itself.\n# TYPE srtpgate_sip_error_responses_total counter");
+    let mut codes: Vec<_> = c.errors.iter().collect();
+    codes.sort();
+    for (code, n) in codes {
+        let _ = writeln!(
+            out,
+            "srtpgate_sip_error_responses_total{{code=\"{code}\"}} {n}"
+        );
+    }
+}
+
 /// Serves `GET /metrics` on `listen` from a thread; `body` renders the page per request.
 pub fn serve(
     listen: SocketAddr,

@@ -45,10 +45,11 @@ fn offer(call: &str) -> Value {
 
 #[test]
 fn sigterm_drains_then_exits_cleanly() {
-    let (ng_port, metrics_port) = (free_udp(), free_udp());
+    let (ng_port, metrics_port, sip_port) = (free_udp(), free_udp(), free_udp());
     let mut child = Command::new(env!("CARGO_BIN_EXE_srtpgate"))
         .args(["--ng-listen", &format!("127.0.0.1:{ng_port}")])
         .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--sip-listen", &format!("127.0.0.1:{sip_port}")])
         .args([
             "--port-min",
             "58000",
@@ -82,6 +83,7 @@ fn sigterm_drains_then_exits_cleanly() {
     let mut page = String::new();
     m.read_to_string(&mut page).unwrap();
     assert!(page.contains("srtpgate_calls 1\n"), "{page}");
+    assert!(page.contains("srtpgate_sip_received_total 0\n"), "{page}");
 
     // SIGTERM: the existing call stays, a new call is refused, ping still answers.
     // SAFETY: kill has no memory-safety preconditions.

@@ -91,12 +91,27 @@ impl Daemon {
                 .name("srtpgate-events".into())
                 .spawn(move || events_loop(&stop_ev, &reg, &eng))?,
         );
+        let sip = crate::sip_edge::start_with_daemon(
+            &config.sip,
+            registry.clone(),
+            draining.clone(),
+            config.media.strict_source,
+        )?;
         let metrics_addr = match config.metrics.listen {
             Some(addr) => {
                 // A weak reference: the metrics thread must not keep the engine alive.
                 let (eng, m) = (Arc::downgrade(&engine), metrics.clone());
+                let sip_counters = sip.as_ref().map(|s| s.counters_handle());
                 let body = Arc::new(move || {
-                    metrics::render(&m, &eng.upgrade().map(|e| e.stats()).unwrap_or_default())
+                    let mut page =
+                        metrics::render(&m, &eng.upgrade().map(|e| e.stats()).unwrap_or_default());
+                    if let Some(c) = sip_counters
+                        .as_ref()
+                        .and_then(|c| c.lock().ok().map(|c| c.clone()))
+                    {
+                        metrics::render_sip(&mut page, &c);
+                    }
+                    page
                 });
                 Some(
                     metrics::serve(addr, body)
@@ -105,12 +120,6 @@ impl Daemon {
             }
             None => None,
         };
-        let sip = crate::sip_edge::start_with_daemon(
-            &config.sip,
-            registry.clone(),
-            draining.clone(),
-            config.media.strict_source,
-        )?;
         tracing::info!(ng = %ng_addr, metrics = ?metrics_addr, workers = engine.workers(), backend = ?engine.backend(), "srtpgate ready");
         Ok(Daemon {
             engine,

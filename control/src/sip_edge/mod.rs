@@ -199,6 +199,11 @@ impl SipEdge {
         })
     }
 
+    /// The live counters, for the metrics endpoint.
+    pub fn counters_handle(&self) -> Arc<Mutex<Counters>> {
+        self.counters.clone()
+    }
+
     /// A snapshot of the proxy's counters.
     pub fn counters(&self) -> Counters {
         self.counters.lock().map(|c| c.clone()).unwrap_or_default()
