@@ -104,14 +104,16 @@ impl MediaAnchor for RegistryAnchor {
         let media = extract(&sdp, None).map_err(|e| MediaFailure(e.to_string()))?;
         if let Some(must) = policy.offerer_must_srtp {
             for m in media.iter().filter(|m| m.port != 0) {
-                if m.srtp != must {
+                // DTLS-SRTP is SRTP too: its keys come from the handshake, not a=crypto.
+                let dtls = m.dtls.is_some();
+                if (m.srtp || dtls) != must {
                     return Err(MediaFailure(if must {
-                        "SRTP (RTP/SAVP with a=crypto) is required".into()
+                        "SRTP (RTP/SAVP with a=crypto, or DTLS-SRTP) is required".into()
                     } else {
                         "only plain RTP (RTP/AVP) is accepted".into()
                     }));
                 }
-                if must && m.crypto.is_empty() {
+                if must && !dtls && m.crypto.is_empty() {
                     return Err(MediaFailure("no supported a=crypto suite offered".into()));
                 }
             }
@@ -125,6 +127,11 @@ impl MediaAnchor for RegistryAnchor {
             // The edge's policies speak of SDES-SRTP or plain RTP toward the answerer;
             // a DTLS-SRTP offerer (WebRTC) is answered by the call layer as it is.
             dtls_toward_answerer: policy.srtp_toward_answerer.map(|_| false),
+            // A DTLS offerer's SAVPF is WebRTC's profile; SIP phones that get SDES or plain
+            // RTP from the edge expect RTP/SAVP or RTP/AVP (baresip rejects the others).
+            feedback_toward_answerer: (policy.srtp_toward_answerer.is_some()
+                && media.iter().any(|m| m.dtls.is_some()))
+            .then_some(false),
             strict_source: self.strict_source,
             ..Default::default()
         };
