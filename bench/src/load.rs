@@ -418,13 +418,18 @@ impl Load {
         let relay_cpu = match (relay_pid, relay0, relay1) {
             (Some(pid), Some(c0), Some(c1)) => {
                 let cpu_s = c1.saturating_sub(c0) as f64 / 1e9;
-                let before: HashMap<u32, u64> =
-                    relay_threads0.iter().map(|t| (t.tid, t.cpu_ns)).collect();
+                let before: HashMap<u32, (u64, u64)> = relay_threads0
+                    .iter()
+                    .map(|t| (t.tid, (t.cpu_ns, t.wait_ns)))
+                    .collect();
                 let mut threads: Vec<ThreadUse> = relay_threads1
                     .iter()
                     .map(|t| {
-                        let d = t.cpu_ns.saturating_sub(*before.get(&t.tid).unwrap_or(&0));
-                        thread_use(t.name.clone(), t.tid, d)
+                        let (c0, w0) = before.get(&t.tid).copied().unwrap_or((0, 0));
+                        ThreadUse {
+                            starved: t.wait_ns.saturating_sub(w0) as f64 / 1e9 / window,
+                            ..thread_use(t.name.clone(), t.tid, t.cpu_ns.saturating_sub(c0))
+                        }
                     })
                     .filter(|t| t.cpu_s > 0.0)
                     .collect();
