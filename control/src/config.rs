@@ -21,6 +21,8 @@ pub struct Config {
     pub sip: crate::sip::config::SipConfig,
     /// DTLS-SRTP: srtpgate's certificate and handshake limits; see docs/dtls.md.
     pub dtls: DtlsConfig,
+    /// Lawful interception: the X1 admin listener and the X3 node identity (off unless set).
+    pub li: LiConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -118,6 +120,53 @@ impl DtlsConfig {
     }
 }
 
+/// `[li]`: lawful interception. Everything is off unless `admin-listen` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LiConfig {
+    /// Address of the X1 admin listener (JSON over HTTP/1.1, POST /x1).
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token every X1 request must carry (`Authorization: Bearer …`).
+    pub admin_token: Option<String>,
+    /// The task and destination store (one JSON file, mode 0600).
+    pub store: Option<std::path::PathBuf>,
+    /// This node's client certificate and key (PEM) for mutual TLS toward destinations.
+    pub x3_cert: Option<std::path::PathBuf>,
+    pub x3_key: Option<std::path::PathBuf>,
+    /// CA (PEM) for destinations whose `security.tls` names no `caFile`.
+    pub x3_ca: Option<std::path::PathBuf>,
+}
+
+impl LiConfig {
+    pub fn enabled(&self) -> bool {
+        self.admin_listen.is_some()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |s: &str| Err(ConfigError::Li(s.into()));
+        if self.x3_cert.is_some() != self.x3_key.is_some() {
+            return bad("li.x3-cert and li.x3-key go together");
+        }
+        if !self.enabled() {
+            if self.admin_token.is_some() || self.store.is_some() {
+                return bad("li.admin-token and li.store need li.admin-listen");
+            }
+            return Ok(());
+        }
+        match &self.admin_token {
+            None => return bad("li.admin-listen needs li.admin-token"),
+            Some(t) if t.len() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                return bad("li.admin-token must be at least 16 characters, without spaces")
+            }
+            Some(_) => {}
+        }
+        if self.store.is_none() {
+            return bad("li.admin-listen needs li.store (tasks must survive a restart)");
+        }
+        Ok(())
+    }
+}
+
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 impl Default for NgConfig {
@@ -182,6 +231,8 @@ pub enum ConfigError {
     Backend(String),
     #[error(transparent)]
     Sip(#[from] crate::sip::config::SipConfigError),
+    #[error("li: {0}")]
+    Li(String),
     #[error("dtls: {0}")]
     Dtls(String),
 }
@@ -225,6 +276,7 @@ impl Config {
                 self.dtls.fingerprint_hash
             )));
         }
+        self.li.validate()?;
         if self.dtls.cert.is_some() != self.dtls.key.is_some() {
             return Err(ConfigError::Dtls(
                 "dtls.cert and dtls.key go together".into(),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod dtls;
 pub mod ice;
+pub mod li_admin;
 pub mod metrics;
 pub mod ng;
 pub mod sdp;

@@ -29,6 +29,7 @@ pub struct Daemon {
     ng_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     sip: Option<crate::sip_edge::SipEdge>,
+    li_admin: Option<crate::li_admin::LiAdmin>,
 }
 
 impl Daemon {
@@ -120,6 +121,8 @@ impl Daemon {
             }
             None => None,
         };
+        let li_admin =
+            crate::li_admin::start_configured(&config.li, Arc::new(|_| {}))?.map(|(a, _)| a);
         tracing::info!(ng = %ng_addr, metrics = ?metrics_addr, workers = engine.workers(), backend = ?engine.backend(), "srtpgate ready");
         Ok(Daemon {
             engine,
@@ -131,7 +134,13 @@ impl Daemon {
             ng_addr,
             metrics_addr,
             sip,
+            li_admin,
         })
+    }
+
+    /// The X1 admin listener, when `[li]` is configured.
+    pub fn li_admin(&self) -> Option<&crate::li_admin::LiAdmin> {
+        self.li_admin.as_ref()
     }
 
     /// The SIP edge, when it runs.
@@ -178,6 +187,9 @@ impl Daemon {
     fn stop_now(mut self) {
         if let Some(sip) = self.sip.take() {
             sip.stop();
+        }
+        if let Some(li) = self.li_admin.take() {
+            li.stop();
         }
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
