@@ -81,3 +81,16 @@ fn baresip_1_0_gives_up_on_sha256_challenges() {
         .expect_err("baresip 1.0.0 cannot answer SHA-256 challenges");
     assert!(err.to_string().contains("REGISTER_FAIL"), "{err}");
 }
+
+/// A DTLS-SRTP phone (baresip `dtls_srtp`) calls an SDES-SRTP phone: srtpgate terminates
+/// DTLS toward the caller and offers SDES toward the callee.
+#[test]
+fn dtls_caller_to_sdes_callee() {
+    let mut c = EdgeCall::new(
+        SipTransport::Udp,
+        MediaEnc::DtlsSrtp,
+        MediaEnc::SrtpMandatory,
+    );
+    c.name = "edge-dtls-to-sdes".into();
+    run(c);
+}

@@ -37,6 +37,28 @@ pub enum MediaEnc {
     /// `mediaenc=srtp-mand`: offers RTP/SAVP with one AES_CM_128_HMAC_SHA1_80 key; as
     /// callee answers only RTP/SAVP offers (488 to RTP/AVP).
     SrtpMandatory,
+    /// `mediaenc=dtls_srtp` (module `dtls_srtp`): DTLS-SRTP, keys from a handshake with
+    /// `a=fingerprint` and `a=setup` in the SDP.
+    DtlsSrtp,
+}
+
+impl MediaEnc {
+    /// The account parameter selecting this media encryption, if any.
+    pub fn account_param(self) -> &'static str {
+        match self {
+            MediaEnc::Plain => "",
+            MediaEnc::SrtpMandatory => ";mediaenc=srtp-mand",
+            MediaEnc::DtlsSrtp => ";mediaenc=dtls_srtp",
+        }
+    }
+
+    /// Config lines the phone needs for this media encryption.
+    pub fn config_lines(self) -> &'static str {
+        match self {
+            MediaEnc::DtlsSrtp => "module\tdtls_srtp.so\n",
+            _ => "",
+        }
+    }
 }
 
 /// One phone's settings.
@@ -342,7 +364,8 @@ impl Baresip {
                 ua.tone_hz,
                 &modules,
                 &dir,
-            ) + extra,
+            ) + ua.media.config_lines()
+                + extra,
         )?;
         fs::write(dir.join("accounts"), "")?;
         fs::write(dir.join("contacts"), "")?;
@@ -379,9 +402,7 @@ impl Baresip {
         if self.ua.auto_answer {
             params.push_str(";answermode=auto");
         }
-        if self.ua.media == MediaEnc::SrtpMandatory {
-            params.push_str(";mediaenc=srtp-mand");
-        }
+        params.push_str(self.ua.media.account_param());
         let r = self
             .ctrl
             .command("uanew", Some(&params), Duration::from_secs(5))?;

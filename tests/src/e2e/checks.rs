@@ -85,6 +85,8 @@ fn proto_of(m: MediaEnc) -> &'static str {
     match m {
         MediaEnc::Plain => "RTP/AVP",
         MediaEnc::SrtpMandatory => "RTP/SAVP",
+        // baresip 1.0.0's dtls_srtp offers the feedback profile.
+        MediaEnc::DtlsSrtp => "UDP/TLS/RTP/SAVPF",
     }
 }
 
@@ -131,6 +133,20 @@ fn check_sdp(c: &mut Checker, f: &CallFacts, s: &Sdps) -> LegKeys {
             format!("{who} uses {want} (saw {})", md.proto),
         );
         let srtp = want == "RTP/SAVP";
+        let dtls = want.starts_with("UDP/TLS/");
+        c.check(
+            dtls == (!md.fingerprints.is_empty() && md.setup.is_some()),
+            format!(
+                "{who} has {} (saw {} fingerprint(s), setup {:?})",
+                if dtls {
+                    "a=fingerprint and a=setup"
+                } else {
+                    "no DTLS-SRTP attributes"
+                },
+                md.fingerprints.len(),
+                md.setup
+            ),
+        );
         c.check(
             srtp != md.cryptos.is_empty(),
             format!(
@@ -138,6 +154,34 @@ fn check_sdp(c: &mut Checker, f: &CallFacts, s: &Sdps) -> LegKeys {
                 if srtp { "some" } else { "no" },
                 md.cryptos.len()
             ),
+        );
+    }
+
+    for (offer, answer, who) in [
+        (&s.offer_from_caller, &s.answer_to_caller, "caller"),
+        (&s.offer_to_callee, &s.answer_from_callee, "callee"),
+    ] {
+        if answer.fingerprints.is_empty() {
+            continue;
+        }
+        // The relay terminates DTLS: its certificate is its own, and the roles are
+        // complementary (RFC 5763: an actpass offer is answered active or passive).
+        c.check(
+            offer
+                .fingerprints
+                .iter()
+                .all(|f| !answer.fingerprints.contains(f)),
+            format!("{who} leg: the relay's fingerprint is not the phone's"),
+        );
+        let roles = (offer.setup.as_deref(), answer.setup.as_deref());
+        c.check(
+            matches!(
+                roles,
+                (Some("actpass"), Some("active" | "passive"))
+                    | (Some("active"), Some("passive"))
+                    | (Some("passive"), Some("active"))
+            ),
+            format!("{who} leg: DTLS roles {roles:?} are complementary"),
         );
     }
 
@@ -241,6 +285,50 @@ fn check_sdp(c: &mut Checker, f: &CallFacts, s: &Sdps) -> LegKeys {
 /// Packets per second of 20 ms PCMU.
 const PACKET_RATE: f64 = 50.0;
 
+/// How long after CALL_ESTABLISHED media may start on a call with a DTLS-SRTP leg: one
+/// handshake with OpenSSL's first retransmission (1 s) and some slack.
+const DTLS_SETUP_BOUND_SECS: f64 = 1.6;
+
+/// SRTP authentication tag lengths of the DTLS-SRTP profiles srtpgate negotiates.
+const DTLS_TAG_LENGTHS: [usize; 3] = [10, 4, 16];
+
+/// A leg keyed by DTLS: the test cannot read its keys, so it checks that the packets are
+/// SRTP-sized and that the tone is not audible on the wire. That the audio inside is right
+/// shows on the SDES leg it is relayed to (decrypted with the announced key) and in the
+/// recordings.
+fn check_dtls_leg(c: &mut Checker, r: &LegReport, tone_hz: u32, talk: Duration) {
+    let name = &r.name;
+    let min_packets = (talk.as_secs_f64() * PACKET_RATE * 0.6) as usize;
+    c.check(
+        r.rtp_datagrams >= min_packets,
+        format!(
+            "{name}: {} RTP datagrams (at least {min_packets})",
+            r.rtp_datagrams
+        ),
+    );
+    let srtp_sized = r
+        .packets
+        .iter()
+        .filter(|p| p.payload.len() > 160 && DTLS_TAG_LENGTHS.contains(&(p.payload.len() - 160)))
+        .count();
+    c.check(
+        srtp_sized * 10 >= r.packets.len() * 9 && !r.packets.is_empty(),
+        format!(
+            "{name}: DTLS-SRTP, 160-byte PCMU payload plus an SRTP tag in {srtp_sized} of {}",
+            r.packets.len()
+        ),
+    );
+    let wire = ToneReport::analyse(&r.pcmu_audio(), 8000, f64::from(tone_hz));
+    c.check(
+        wire.tone_windows * 20 <= wire.windows.max(1),
+        format!(
+            "{name}: payload on the wire is encrypted (tone audible in {} of {} windows \
+             when read as PCMU)",
+            wire.tone_windows, wire.windows
+        ),
+    );
+}
+
 fn check_leg(c: &mut Checker, r: &LegReport, tone_hz: u32, talk: Duration) {
     let name = &r.name;
     let min_packets = (talk.as_secs_f64() * PACKET_RATE * 0.6) as usize;
@@ -297,7 +385,7 @@ fn check_leg(c: &mut Checker, r: &LegReport, tone_hz: u32, talk: Duration) {
 }
 
 /// Compares one direction's two legs packet by packet, matched by (SSRC, sequence number).
-fn check_relayed(c: &mut Checker, into: &LegReport, out: &LegReport, fresh_keys: bool) {
+fn check_relayed(c: &mut Checker, into: &LegReport, out: &LegReport, fresh_keys: bool, dtls: bool) {
     let plain_in: HashMap<(u32, u16), &[u8]> = into
         .packets
         .iter()
@@ -315,6 +403,17 @@ fn check_relayed(c: &mut Checker, into: &LegReport, out: &LegReport, fresh_keys:
         }
     }
     let what = format!("{} -> {}", into.name, out.name);
+    if dtls {
+        // One side's keys are unknown (DTLS): compare the wire only.
+        c.check(
+            matched >= 20 && same_wire * 100 <= matched * 5,
+            format!(
+                "{what}: SSRC and sequence kept in {matched} packets, re-encrypted \
+                 ({same_wire} wire payloads identical)"
+            ),
+        );
+        return;
+    }
     if matched < 20 {
         c.passed.push(format!(
             "{what}: only {matched} packets keep SSRC and sequence number; not compared"
@@ -410,14 +509,52 @@ pub fn check_call(f: &CallFacts) -> Result<Vec<String>> {
         reports.push(analyse_leg(f.datagrams, &leg)?);
     }
     let (a_tone, b_tone) = (f.caller.ua.tone_hz, f.callee.ua.tone_hz);
-    for (r, tone) in reports.iter().zip([a_tone, a_tone, b_tone, b_tone]) {
-        check_leg(&mut c, r, tone, f.talk);
+    let a_dtls = f.caller.ua.media == MediaEnc::DtlsSrtp;
+    let b_dtls = f.callee.ua.media == MediaEnc::DtlsSrtp;
+    let dtls = [a_dtls, b_dtls, b_dtls, a_dtls];
+    for ((r, tone), dtls) in reports
+        .iter()
+        .zip([a_tone, a_tone, b_tone, b_tone])
+        .zip(dtls)
+    {
+        if dtls {
+            check_dtls_leg(&mut c, r, tone, f.talk);
+        } else {
+            check_leg(&mut c, r, tone, f.talk);
+        }
     }
     let fresh = f.relay.relay.sdes_keys() == SdesKeys::Fresh;
-    check_relayed(&mut c, &reports[0], &reports[1], fresh);
-    check_relayed(&mut c, &reports[2], &reports[3], fresh);
-    check_recording(&mut c, f.callee, a_tone, f.callee_call);
-    check_recording(&mut c, f.caller, b_tone, f.caller_call);
+    let any_dtls = a_dtls || b_dtls;
+    check_relayed(&mut c, &reports[0], &reports[1], fresh, any_dtls);
+    check_relayed(&mut c, &reports[2], &reports[3], fresh, any_dtls);
+    if any_dtls {
+        // Media waits for the DTLS handshake: srtpgate's first ClientHello reaches baresip
+        // before baresip has read the 200 OK and started its DTLS server, so it takes
+        // OpenSSL's first retransmission (1 s). The recordings are compared with the time
+        // media flowed, and that delay is bounded on its own.
+        for (r, call, who) in [
+            (&reports[1], f.callee_call, "callee"),
+            (&reports[3], f.caller_call, "caller"),
+        ] {
+            let flowed = r.rtp_span.map(|(a, b)| b - a).unwrap_or(0.0);
+            let delay = call.as_secs_f64() - flowed;
+            c.check(
+                delay <= DTLS_SETUP_BOUND_SECS,
+                format!(
+                    "media toward the {who} began {delay:.2} s after the call was established \
+                     (DTLS handshake; at most {DTLS_SETUP_BOUND_SECS} s)"
+                ),
+            );
+        }
+        let flowed = |r: &LegReport| {
+            Duration::from_secs_f64(r.rtp_span.map(|(a, b)| (b - a).max(0.0)).unwrap_or(0.0))
+        };
+        check_recording(&mut c, f.callee, a_tone, flowed(&reports[1]));
+        check_recording(&mut c, f.caller, b_tone, flowed(&reports[3]));
+    } else {
+        check_recording(&mut c, f.callee, a_tone, f.callee_call);
+        check_recording(&mut c, f.caller, b_tone, f.caller_call);
+    }
 
     if c.failed.is_empty() {
         return Ok(c.passed);

@@ -214,6 +214,8 @@ pub struct LegReport {
     pub wire_payloads: HashMap<(u32, u16), Vec<u8>>,
     /// Datagram arrival times (first, last).
     pub span: Option<(f64, f64)>,
+    /// Arrival times of the first and last RTP datagram (no RTCP, STUN or DTLS).
+    pub rtp_span: Option<(f64, f64)>,
 }
 
 impl LegReport {
@@ -267,6 +269,8 @@ pub fn analyse_leg(datagrams: &[Datagram], leg: &Leg) -> Result<LegReport> {
             continue;
         };
         r.rtp_datagrams += 1;
+        let rtp_span = r.rtp_span.get_or_insert((d.time, d.time));
+        rtp_span.1 = d.time;
         r.wire_payloads
             .insert((wire.ssrc, wire.seq), wire.payload.clone());
         match session.as_mut() {

@@ -122,11 +122,16 @@ pub struct MediaDescription {
     pub cryptos: Vec<Crypto>,
     /// `a=rtcp:<port>` if present.
     pub rtcp_port: Option<u16>,
+    /// DTLS-SRTP: `a=fingerprint` values (`<hash> <digest>`, media level, else session
+    /// level) and `a=setup` (likewise).
+    pub fingerprints: Vec<String>,
+    pub setup: Option<String>,
 }
 
 impl MediaDescription {
     pub fn parse_audio(sdp: &str) -> Option<MediaDescription> {
         let mut session_c = None;
+        let (mut session_fp, mut session_setup) = (Vec::new(), None);
         let mut media: Option<MediaDescription> = None;
         for line in sdp.lines().map(str::trim_end) {
             if let Some(m) = line.strip_prefix("m=") {
@@ -144,12 +149,18 @@ impl MediaDescription {
                     connection: None,
                     cryptos: Vec::new(),
                     rtcp_port: None,
+                    fingerprints: Vec::new(),
+                    setup: None,
                 });
                 continue;
             }
             let Some(md) = media.as_mut() else {
                 if let Some(c) = line.strip_prefix("c=") {
                     session_c = c.split_whitespace().nth(2).map(str::to_string);
+                } else if let Some(f) = line.strip_prefix("a=fingerprint:") {
+                    session_fp.push(f.trim().to_string());
+                } else if let Some(r) = line.strip_prefix("a=setup:") {
+                    session_setup = Some(r.trim().to_string());
                 }
                 continue;
             };
@@ -168,11 +179,21 @@ impl MediaDescription {
                 }
             } else if let Some(r) = line.strip_prefix("a=rtcp:") {
                 md.rtcp_port = r.split_whitespace().next().and_then(|p| p.parse().ok());
+            } else if let Some(f) = line.strip_prefix("a=fingerprint:") {
+                md.fingerprints.push(f.trim().to_string());
+            } else if let Some(r) = line.strip_prefix("a=setup:") {
+                md.setup = Some(r.trim().to_string());
             }
         }
         let mut md = media?;
         if md.connection.is_none() {
             md.connection = session_c;
+        }
+        if md.fingerprints.is_empty() {
+            md.fingerprints = session_fp;
+        }
+        if md.setup.is_none() {
+            md.setup = session_setup;
         }
         Some(md)
     }

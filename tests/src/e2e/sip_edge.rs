@@ -313,9 +313,7 @@ fn register(p: &mut Baresip, aor: &str) -> Result<()> {
     if p.ua.auto_answer {
         params.push_str(";answermode=auto");
     }
-    if p.ua.media == MediaEnc::SrtpMandatory {
-        params.push_str(";mediaenc=srtp-mand");
-    }
+    params.push_str(p.ua.media.account_param());
     let r = p
         .ctrl
         .command("uanew", Some(&params), Duration::from_secs(5))?;
