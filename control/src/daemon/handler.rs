@@ -27,6 +27,8 @@ pub struct CallControl {
     /// Seconds a `delete` without `delete-delay` waits before freeing media.
     pub(crate) delete_delay: u64,
     pub(crate) strict_source: bool,
+    /// Lawful interception of live calls, when configured.
+    pub(crate) li: Option<Arc<crate::li_admin::LiCalls>>,
 }
 
 impl NgHandler for CallControl {
@@ -322,9 +324,20 @@ impl CallControl {
                 .map(|h| fingerprint_hash(h).to_string()),
             remove_ice_toward_offerer: req.ice == Some(Ice::Remove),
         };
-        let locals = match self.lock().answer(call_id, from_tag, to_tag, &media, &opts) {
-            Ok(l) => l,
-            Err(e) => return self.call_error(req, e),
+        let locals = {
+            let mut reg = self.lock();
+            match reg.answer(call_id, from_tag, to_tag, &media, &opts) {
+                Ok(l) => {
+                    if let Some(li) = &self.li {
+                        li.call_changed(&reg, call_id);
+                    }
+                    l
+                }
+                Err(e) => {
+                    drop(reg);
+                    return self.call_error(req, e);
+                }
+            }
         };
         rewrite(&mut sdp, &locals, &Self::rewrite_options(req));
         finish(NgResponse::with_sdp(sdp.to_string()), ignored_options(req))
@@ -340,7 +353,15 @@ impl CallControl {
         if req.has(Flag::ToTag) {
             warnings.push("to-tag: the whole call is deleted".to_string());
         }
-        match self.lock().delete(call_id, delay) {
+        let deleted = {
+            let mut reg = self.lock();
+            let r = reg.delete(call_id, delay);
+            if let Some(li) = &self.li {
+                li.call_changed(&reg, call_id);
+            }
+            r
+        };
+        match deleted {
             Ok(()) => finish(NgResponse::ok(), warnings),
             Err(CallError::UnknownCall) if !req.has(Flag::Fatal) => {
                 NgResponse::ok().warn("Call-ID not found")

@@ -29,7 +29,7 @@ pub struct Daemon {
     ng_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     sip: Option<crate::sip_edge::SipEdge>,
-    li_admin: Option<crate::li_admin::LiAdmin>,
+    li: Option<crate::li_admin::LiNode>,
 }
 
 impl Daemon {
@@ -48,7 +48,10 @@ impl Daemon {
             .map_err(|e| anyhow::anyhow!("binding the ng socket {}: {e}", config.ng.listen))?;
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
         let ng_addr = socket.local_addr()?;
+        let li = crate::li_admin::start_configured(&config.li, registry.clone())?;
+        let li_calls = li.as_ref().map(|l| l.calls.clone());
         let mut control = CallControl {
+            li: li_calls.clone(),
             registry: registry.clone(),
             metrics: metrics.clone(),
             draining: draining.clone(),
@@ -90,7 +93,7 @@ impl Daemon {
         threads.push(
             std::thread::Builder::new()
                 .name("srtpgate-events".into())
-                .spawn(move || events_loop(&stop_ev, &reg, &eng))?,
+                .spawn(move || events_loop(&stop_ev, &reg, &eng, li_calls.as_deref()))?,
         );
         let sip = crate::sip_edge::start_with_daemon(
             &config.sip,
@@ -121,8 +124,6 @@ impl Daemon {
             }
             None => None,
         };
-        let li_admin =
-            crate::li_admin::start_configured(&config.li, Arc::new(|_| {}))?.map(|(a, _)| a);
         tracing::info!(ng = %ng_addr, metrics = ?metrics_addr, workers = engine.workers(), backend = ?engine.backend(), "srtpgate ready");
         Ok(Daemon {
             engine,
@@ -134,13 +135,18 @@ impl Daemon {
             ng_addr,
             metrics_addr,
             sip,
-            li_admin,
+            li,
         })
     }
 
     /// The X1 admin listener, when `[li]` is configured.
     pub fn li_admin(&self) -> Option<&crate::li_admin::LiAdmin> {
-        self.li_admin.as_ref()
+        self.li.as_ref().map(|l| &l.admin)
+    }
+
+    /// Interception of live calls, when `[li]` is configured.
+    pub fn li_calls(&self) -> Option<&crate::li_admin::LiCalls> {
+        self.li.as_ref().map(|l| l.calls.as_ref())
     }
 
     /// The SIP edge, when it runs.
@@ -188,8 +194,8 @@ impl Daemon {
         if let Some(sip) = self.sip.take() {
             sip.stop();
         }
-        if let Some(li) = self.li_admin.take() {
-            li.stop();
+        if let Some(li) = self.li.take() {
+            li.admin.stop();
         }
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
@@ -213,7 +219,12 @@ impl Daemon {
 /// retransmits after 1 s, ICE checks are paced at tens of ms); at most `SLOW_PATH_BUDGET`
 /// per round, the rest dropped and counted, so a flood costs bounded CPU. Idle flows and
 /// delayed deletes are looked at every 200 ms.
-fn events_loop(stop: &AtomicBool, reg: &Mutex<CallRegistry>, eng: &Engine) {
+fn events_loop(
+    stop: &AtomicBool,
+    reg: &Mutex<CallRegistry>,
+    eng: &Engine,
+    li: Option<&crate::li_admin::LiCalls>,
+) {
     const ROUND: Duration = Duration::from_millis(10);
     const SLOW_PATH_BUDGET: usize = 256;
     let mut events = Vec::new();
@@ -255,6 +266,10 @@ fn events_loop(stop: &AtomicBool, reg: &Mutex<CallRegistry>, eng: &Engine) {
             idle.clear();
             for id in gone {
                 tracing::info!(call = %id, "call removed (timer or media timeout)");
+            }
+            // Calls the SIP edge set up, and calls timers removed, are (un)tapped here.
+            if let Some(li) = li {
+                li.tick(&r);
             }
         }
     }

@@ -6,6 +6,7 @@
 //!
 //! Logs never name a task, target or destination: only the operation and the status.
 
+mod calls;
 mod x1;
 
 use std::io::{Read, Write};
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use relay::li::LiTasks;
 
+pub use calls::{identities, LiCalls, NodeTls};
 pub use x1::Effect;
 
 const MAX_HEAD: usize = 16 * 1024;
@@ -334,11 +336,18 @@ fn serve(
     respond(&mut s, reply.status, "", &reply.body)
 }
 
-/// Starts the admin listener when `[li] admin-listen` is configured (the daemon's entry).
+/// LI as the daemon runs it: the admin listener and the interception of live calls.
+pub struct LiNode {
+    pub admin: LiAdmin,
+    pub calls: Arc<LiCalls>,
+}
+
+/// Starts LI when `[li] admin-listen` is configured (the daemon's entry): the task store,
+/// X3 delivery, and the admin listener, whose changes re-run matching over `registry`.
 pub fn start_configured(
     config: &crate::config::LiConfig,
-    on_change: OnChange,
-) -> anyhow::Result<Option<(LiAdmin, Arc<Mutex<LiTasks>>)>> {
+    registry: Arc<Mutex<crate::call::CallRegistry>>,
+) -> anyhow::Result<Option<LiNode>> {
     let Some(listen) = config.admin_listen else {
         return Ok(None);
     };
@@ -349,7 +358,28 @@ pub fn start_configured(
     let tasks =
         LiTasks::open(store).map_err(|e| anyhow::anyhow!("li: opening the task store: {e}"))?;
     let tasks = Arc::new(Mutex::new(tasks));
-    let admin = LiAdmin::start(listen, token, tasks.clone(), on_change)
+    let read = |p: &Option<std::path::PathBuf>| -> anyhow::Result<Option<Vec<u8>>> {
+        p.as_ref()
+            .map(|p| {
+                std::fs::read(p).map_err(|e| anyhow::anyhow!("li: reading {}: {e}", p.display()))
+            })
+            .transpose()
+    };
+    let tls = NodeTls {
+        cert: read(&config.x3_cert)?,
+        key: read(&config.x3_key)?,
+        ca: read(&config.x3_ca)?,
+    };
+    let calls = LiCalls::start(tasks.clone(), tls)?;
+    let li = calls.clone();
+    let on_change: OnChange = Arc::new(move |effect| {
+        if effect == Effect::DestinationsChanged {
+            li.sync_destinations();
+        }
+        let reg = registry.lock().unwrap_or_else(|p| p.into_inner());
+        li.reconcile_all(&reg);
+    });
+    let admin = LiAdmin::start(listen, token, tasks, on_change)
         .map_err(|e| anyhow::anyhow!("binding the LI admin socket {listen}: {e}"))?;
-    Ok(Some((admin, tasks)))
+    Ok(Some(LiNode { admin, calls }))
 }
