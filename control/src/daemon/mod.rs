@@ -89,6 +89,11 @@ impl Daemon {
                 identity,
                 Duration::from_secs(config.dtls.handshake_timeout.max(1)),
             );
+        // The SIP edge's calls are matched as soon as their media is installed, like ng's.
+        let after_answer: Option<crate::sip::media::AnswerHook> = li_calls.clone().map(|li| {
+            Arc::new(move |reg: &CallRegistry, call_id: &str| li.call_changed(reg, call_id))
+                as crate::sip::media::AnswerHook
+        });
         let (stop_ev, reg, eng) = (stop.clone(), registry.clone(), engine.clone());
         threads.push(
             std::thread::Builder::new()
@@ -100,6 +105,7 @@ impl Daemon {
             registry.clone(),
             draining.clone(),
             config.media.strict_source,
+            after_answer,
         )?;
         let metrics_addr = match config.metrics.listen {
             Some(addr) => {

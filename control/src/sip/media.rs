@@ -58,12 +58,18 @@ pub trait MediaAnchor: Send {
     fn exists(&self, call_id: &str) -> bool;
 }
 
+/// Run with the registry still locked right after an answer installed a call's media, before
+/// the answer is forwarded (so before either side can send media toward the new flows).
+pub type AnswerHook = Arc<dyn Fn(&CallRegistry, &str) + Send + Sync>;
+
 /// [`MediaAnchor`] on the daemon's shared call registry.
 pub struct RegistryAnchor {
     pub registry: Arc<Mutex<CallRegistry>>,
     /// Refuse new calls (the daemon is draining).
     pub draining: Arc<AtomicBool>,
     pub strict_source: bool,
+    /// Called after every successful answer (lawful interception attaches its taps here).
+    pub after_answer: Option<AnswerHook>,
 }
 
 impl RegistryAnchor {
@@ -157,10 +163,16 @@ impl MediaAnchor for RegistryAnchor {
             strict_source: self.strict_source,
             ..Default::default()
         };
-        let locals = self
-            .lock()
-            .answer(call_id, from_tag, to_tag, &media, &opts)
-            .map_err(call_failure)?;
+        let locals = {
+            let mut reg = self.lock();
+            let locals = reg
+                .answer(call_id, from_tag, to_tag, &media, &opts)
+                .map_err(call_failure)?;
+            if let Some(hook) = &self.after_answer {
+                hook(&reg, call_id);
+            }
+            locals
+        };
         rewrite(&mut sdp, &locals, &RewriteOptions::default());
         Ok(sdp.to_string().into_bytes())
     }

@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use crate::call::CallRegistry;
 use crate::sip::config::SipConfig;
 use crate::sip::digest::{Algorithm, StaticUsers};
-use crate::sip::media::RegistryAnchor;
+use crate::sip::media::{AnswerHook, RegistryAnchor};
 use crate::sip::message::MAX_MESSAGE;
 use crate::sip::proxy::{Counters, NextHop, Proxy, ProxyConfig, RouteRule};
 use crate::sip::registrar::RegistrarConfig;
@@ -71,6 +71,18 @@ impl SipEdge {
         registry: Arc<Mutex<CallRegistry>>,
         draining: Arc<AtomicBool>,
         strict_source: bool,
+    ) -> anyhow::Result<SipEdge> {
+        SipEdge::start_with_hook(config, registry, draining, strict_source, None)
+    }
+
+    /// [`SipEdge::start`], with `after_answer` run synchronously after each answer installs
+    /// a call's media (before the answer is forwarded).
+    pub fn start_with_hook(
+        config: &SipConfig,
+        registry: Arc<Mutex<CallRegistry>>,
+        draining: Arc<AtomicBool>,
+        strict_source: bool,
+        after_answer: Option<AnswerHook>,
     ) -> anyhow::Result<SipEdge> {
         config.validate()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -162,6 +174,7 @@ impl SipEdge {
             registry,
             draining,
             strict_source,
+            after_answer,
         };
         let proxy = Proxy::new(proxy_config, Box::new(anchor));
         let (tx, rx) = mpsc::channel::<Inbound>();
@@ -321,6 +334,7 @@ pub fn start_with_daemon(
     registry: Arc<Mutex<CallRegistry>>,
     draining: Arc<AtomicBool>,
     strict_source: bool,
+    after_answer: Option<AnswerHook>,
 ) -> anyhow::Result<Option<SipEdge>> {
     if !config.enabled {
         tracing::info!("SIP edge disabled");
@@ -330,7 +344,7 @@ pub fn start_with_daemon(
     let default_listeners = config.listen_udp == defaults.listen_udp
         && config.listen_tcp == defaults.listen_tcp
         && config.listen_tls.is_empty();
-    match SipEdge::start(config, registry, draining, strict_source) {
+    match SipEdge::start_with_hook(config, registry, draining, strict_source, after_answer) {
         Ok(e) => Ok(Some(e)),
         Err(e) if default_listeners => {
             tracing::warn!(

@@ -53,6 +53,7 @@ impl Net {
             registry: registry.clone(),
             draining: Arc::new(AtomicBool::new(false)),
             strict_source: false,
+            after_answer: None,
         };
         Net {
             proxy: Proxy::new(config(users), Box::new(anchor)),
