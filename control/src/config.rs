@@ -23,6 +23,8 @@ pub struct Config {
     pub dtls: DtlsConfig,
     /// Lawful interception: the X1 admin listener and the X3 node identity (off unless set).
     pub li: LiConfig,
+    /// Sealed voicemail: store, mailboxes, deposit URI; see docs/voicemail.md.
+    pub voicemail: crate::voicemail::config::VoicemailConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -235,6 +237,8 @@ pub enum ConfigError {
     Li(String),
     #[error("dtls: {0}")]
     Dtls(String),
+    #[error(transparent)]
+    Voicemail(#[from] crate::voicemail::config::VoicemailConfigError),
 }
 
 impl Config {
@@ -277,6 +281,7 @@ impl Config {
             )));
         }
         self.li.validate()?;
+        self.voicemail.validate()?;
         if self.dtls.cert.is_some() != self.dtls.key.is_some() {
             return Err(ConfigError::Dtls(
                 "dtls.cert and dtls.key go together".into(),

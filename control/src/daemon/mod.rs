@@ -30,6 +30,7 @@ pub struct Daemon {
     metrics_addr: Option<SocketAddr>,
     sip: Option<crate::sip_edge::SipEdge>,
     li: Option<crate::li_admin::LiNode>,
+    voicemail: Option<Arc<Mutex<crate::voicemail::MailboxStore>>>,
 }
 
 impl Daemon {
@@ -100,6 +101,10 @@ impl Daemon {
                 .name("srtpgate-events".into())
                 .spawn(move || events_loop(&stop_ev, &reg, &eng, li_calls.as_deref()))?,
         );
+        // Mailboxes from the configuration, and crashed messages recovered, before any
+        // call can deposit.
+        let voicemail = crate::voicemail::config::open_configured(&config.voicemail)?
+            .map(|s| Arc::new(Mutex::new(s)));
         let sip = crate::sip_edge::start_with_daemon(
             &config.sip,
             registry.clone(),
@@ -142,6 +147,7 @@ impl Daemon {
             metrics_addr,
             sip,
             li,
+            voicemail,
         })
     }
 
@@ -153,6 +159,11 @@ impl Daemon {
     /// Interception of live calls, when `[li]` is configured.
     pub fn li_calls(&self) -> Option<&crate::li_admin::LiCalls> {
         self.li.as_ref().map(|l| l.calls.as_ref())
+    }
+
+    /// The voicemail mailbox store, when `[voicemail]` is configured.
+    pub fn voicemail(&self) -> Option<&Arc<Mutex<crate::voicemail::MailboxStore>>> {
+        self.voicemail.as_ref()
     }
 
     /// The SIP edge, when it runs.

@@ -9,6 +9,7 @@
 //!
 //! The relay never holds a mailbox private key: nothing here can open a message.
 
+pub mod config;
 mod mailbox;
 mod messages;
 

@@ -1,0 +1,269 @@
+//! `[voicemail]`: where messages are stored, the mailboxes provisioned from the
+//! configuration file, the voicemail URI pattern of the SIP edge, and recording limits.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use relay::record::{FsyncPolicy, PublicKey};
+use serde::Deserialize;
+
+use super::{MailboxId, MailboxStore};
+
+/// Placeholder of [`VoicemailConfig::uri_user`] for the mailbox owner's user part.
+pub const USER_PLACEHOLDER: &str = "<user>";
+
+/// `[voicemail]`. Voicemail is off unless `data-dir` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VoicemailConfig {
+    /// Directory of the mailbox store (`mailboxes.json` and one directory per mailbox).
+    pub data_dir: Option<PathBuf>,
+    /// Request-URI user that deposits to a mailbox: `vm-<user>` (the default) reaches the
+    /// mailbox whose id, or whose owner's user part, is `<user>`.
+    pub uri_user: String,
+    /// Longest message, in seconds; the call is ended when it is reached.
+    pub max_message_length: u64,
+    /// `never`, `on-close` (default) or `every-N` (fsync after every N packets).
+    pub fsync: String,
+    /// Free bytes the data directory must keep; a deposit is refused below this.
+    pub min_free_bytes: u64,
+    /// Operator's X25519 public key (base64) for call recordings (ng `start recording`).
+    pub recording_public_key: Option<String>,
+    /// Mailboxes written into the store at start-up (added, or replaced by id).
+    pub mailboxes: Vec<MailboxConfig>,
+}
+
+/// One `[[voicemail.mailboxes]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MailboxConfig {
+    pub id: String,
+    /// The owner's address of record, e.g. `sip:alice@example.org`.
+    pub owner: String,
+    /// X25519 public key in base64, as printed by `vm-play keygen`.
+    pub public_key: String,
+}
+
+impl Default for VoicemailConfig {
+    fn default() -> Self {
+        VoicemailConfig {
+            data_dir: None,
+            uri_user: format!("vm-{USER_PLACEHOLDER}"),
+            max_message_length: 180,
+            fsync: "on-close".into(),
+            min_free_bytes: 64 << 20,
+            recording_public_key: None,
+            mailboxes: Vec::new(),
+        }
+    }
+}
+
+/// A `[voicemail]` table that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("voicemail: {0}")]
+pub struct VoicemailConfigError(pub String);
+
+impl VoicemailConfig {
+    pub fn enabled(&self) -> bool {
+        self.data_dir.is_some()
+    }
+
+    pub fn fsync_policy(&self) -> Result<FsyncPolicy, VoicemailConfigError> {
+        match self.fsync.as_str() {
+            "never" => Ok(FsyncPolicy::Never),
+            "on-close" => Ok(FsyncPolicy::OnClose),
+            s => s
+                .strip_prefix("every-")
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .map(FsyncPolicy::EveryPackets)
+                .ok_or_else(|| {
+                    VoicemailConfigError(format!(
+                        "fsync {s:?}: use never, on-close or every-N (N > 0)"
+                    ))
+                }),
+        }
+    }
+
+    pub fn max_length(&self) -> Duration {
+        Duration::from_secs(self.max_message_length)
+    }
+
+    pub fn validate(&self) -> Result<(), VoicemailConfigError> {
+        let bad = |s: String| Err(VoicemailConfigError(s));
+        self.fsync_policy()?;
+        if self.max_message_length == 0 || self.max_message_length > 3600 {
+            return bad("max-message-length must be 1 to 3600 seconds".into());
+        }
+        let u = &self.uri_user;
+        if u.matches(USER_PLACEHOLDER).count() != 1
+            || u.chars().any(|c| c.is_whitespace() || c == '@' || c == ':')
+        {
+            return bad(format!(
+                "uri-user {u:?} must contain {USER_PLACEHOLDER} once, e.g. \"vm-{USER_PLACEHOLDER}\""
+            ));
+        }
+        if let Some(k) = &self.recording_public_key {
+            if PublicKey::from_base64(k).is_err() {
+                return bad("recording-public-key is not a base64 X25519 public key".into());
+            }
+        }
+        for (i, m) in self.mailboxes.iter().enumerate() {
+            if MailboxId::parse(&m.id).is_err() {
+                return bad(format!("mailbox id {:?} is not valid", m.id));
+            }
+            if self.mailboxes[..i].iter().any(|o| o.id == m.id) {
+                return bad(format!("mailbox {:?} is listed twice", m.id));
+            }
+            if PublicKey::from_base64(&m.public_key).is_err() {
+                return bad(format!(
+                    "mailbox {:?}: public-key is not a base64 X25519 public key",
+                    m.id
+                ));
+            }
+        }
+        if !self.enabled() && (!self.mailboxes.is_empty() || self.recording_public_key.is_some()) {
+            return bad("mailboxes and recording-public-key need data-dir".into());
+        }
+        Ok(())
+    }
+
+    /// The `<user>` a Request-URI user names, when it matches the pattern.
+    pub fn user_of<'a>(&self, ruri_user: &'a str) -> Option<&'a str> {
+        let (pre, post) = self.uri_user.split_once(USER_PLACEHOLDER)?;
+        let rest = ruri_user.strip_prefix(pre)?.strip_suffix(post)?;
+        (!rest.is_empty()).then_some(rest)
+    }
+}
+
+/// The user part of an owner identity: `sip:alice@example.org` → `alice`; a bare `alice`
+/// stays as it is.
+pub fn owner_user(owner: &str) -> &str {
+    let s = owner
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let s = s
+        .strip_prefix("sips:")
+        .or_else(|| s.strip_prefix("sip:"))
+        .or_else(|| s.strip_prefix("tel:"))
+        .unwrap_or(s);
+    s.split(['@', ';']).next().unwrap_or(s)
+}
+
+/// The mailbox a deposit for `user` goes to: the one with that id, else the one whose
+/// owner's user part is `user` (case-insensitive).
+pub fn mailbox_for(store: &MailboxStore, user: &str) -> Option<String> {
+    if let Some(m) = store.get(user) {
+        return Some(m.id.as_str().to_string());
+    }
+    store
+        .list()
+        .find(|m| owner_user(&m.owner).eq_ignore_ascii_case(user))
+        .map(|m| m.id.as_str().to_string())
+}
+
+/// Opens the store at `data-dir`, writes the configured mailboxes into it, and recovers
+/// messages a crash left unfinished. `None` when voicemail is off.
+pub fn open_configured(c: &VoicemailConfig) -> anyhow::Result<Option<MailboxStore>> {
+    let Some(dir) = &c.data_dir else {
+        return Ok(None);
+    };
+    let mut store = open_store(dir)?;
+    for m in &c.mailboxes {
+        store
+            .upsert(&m.id, &m.owner, &m.public_key)
+            .map_err(|e| anyhow::anyhow!("voicemail mailbox {:?}: {e}", m.id))?;
+    }
+    for (path, r) in store.recover() {
+        match r {
+            Ok(_) => tracing::info!(file = %path.display(), "voicemail: recovered an unfinished message"),
+            Err(e) => tracing::warn!(file = %path.display(), error = %e, "voicemail: recovery failed"),
+        }
+    }
+    tracing::info!(dir = %dir.display(), mailboxes = store.list().count(), "voicemail store open");
+    Ok(Some(store))
+}
+
+fn open_store(dir: &Path) -> anyhow::Result<MailboxStore> {
+    MailboxStore::open(dir)
+        .map_err(|e| anyhow::anyhow!("opening the voicemail store {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+
+    #[test]
+    fn pattern_and_owner_matching() {
+        let c = VoicemailConfig::default();
+        assert_eq!(c.user_of("vm-alice"), Some("alice"));
+        assert_eq!(c.user_of("vm-"), None);
+        assert_eq!(c.user_of("alice"), None);
+        let c = VoicemailConfig {
+            uri_user: "<user>-vm".into(),
+            ..Default::default()
+        };
+        assert_eq!(c.user_of("bob-vm"), Some("bob"));
+        assert_eq!(owner_user("sip:alice@example.org"), "alice");
+        assert_eq!(owner_user("<sips:bob@h;transport=tls>"), "bob");
+        assert_eq!(owner_user("carol"), "carol");
+    }
+
+    #[test]
+    fn validation_explains() {
+        let mut c = VoicemailConfig {
+            data_dir: Some("/tmp/x".into()),
+            ..Default::default()
+        };
+        c.validate().unwrap();
+        assert_eq!(c.fsync_policy().unwrap(), FsyncPolicy::OnClose);
+        c.fsync = "every-8".into();
+        assert_eq!(c.fsync_policy().unwrap(), FsyncPolicy::EveryPackets(8));
+        c.fsync = "sometimes".into();
+        assert!(c.validate().is_err());
+        c.fsync = "never".into();
+        c.uri_user = "voicemail".into();
+        assert!(c.validate().is_err());
+        c.uri_user = "vm-<user>".into();
+        c.mailboxes.push(MailboxConfig {
+            id: "alice".into(),
+            owner: "sip:alice@example.org".into(),
+            public_key: "not a key".into(),
+        });
+        assert!(c.validate().is_err());
+        c.mailboxes[0].public_key = KEY.into();
+        c.validate().unwrap();
+        c.mailboxes.push(c.mailboxes[0].clone());
+        assert!(c.validate().is_err());
+        c.mailboxes.pop();
+        c.data_dir = None;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn provisioned_into_the_store() {
+        let dir = std::env::temp_dir().join(format!("sg-vmcfg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = VoicemailConfig {
+            data_dir: Some(dir.clone()),
+            mailboxes: vec![MailboxConfig {
+                id: "box1".into(),
+                owner: "sip:alice@example.org".into(),
+                public_key: KEY.into(),
+            }],
+            ..Default::default()
+        };
+        let store = open_configured(&c).unwrap().unwrap();
+        assert_eq!(mailbox_for(&store, "alice").as_deref(), Some("box1"));
+        assert_eq!(mailbox_for(&store, "box1").as_deref(), Some("box1"));
+        assert_eq!(mailbox_for(&store, "bob"), None);
+        drop(store);
+        // Again: upsert keeps one mailbox.
+        let store = open_configured(&c).unwrap().unwrap();
+        assert_eq!(store.list().count(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
