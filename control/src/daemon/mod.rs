@@ -111,6 +111,13 @@ impl Daemon {
             draining.clone(),
             config.media.strict_source,
             after_answer,
+            voicemail.clone().map(|store| {
+                Box::new(crate::sip::deposit::RegistryDeposit::new(
+                    registry.clone(),
+                    store,
+                    config.voicemail.clone(),
+                )) as Box<dyn crate::sip::deposit::Deposit>
+            }),
         )?;
         let metrics_addr = match config.metrics.listen {
             Some(addr) => {

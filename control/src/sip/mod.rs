@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod config;
+pub mod deposit;
 pub mod digest;
 pub mod framing;
 pub mod header;

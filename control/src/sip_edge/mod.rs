@@ -72,7 +72,7 @@ impl SipEdge {
         draining: Arc<AtomicBool>,
         strict_source: bool,
     ) -> anyhow::Result<SipEdge> {
-        SipEdge::start_with_hook(config, registry, draining, strict_source, None)
+        SipEdge::start_with_hook(config, registry, draining, strict_source, None, None)
     }
 
     /// [`SipEdge::start`], with `after_answer` run synchronously after each answer installs
@@ -83,6 +83,7 @@ impl SipEdge {
         draining: Arc<AtomicBool>,
         strict_source: bool,
         after_answer: Option<AnswerHook>,
+        deposit: Option<Box<dyn crate::sip::deposit::Deposit>>,
     ) -> anyhow::Result<SipEdge> {
         config.validate()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -176,7 +177,10 @@ impl SipEdge {
             strict_source,
             after_answer,
         };
-        let proxy = Proxy::new(proxy_config, Box::new(anchor));
+        let mut proxy = Proxy::new(proxy_config, Box::new(anchor));
+        if let Some(d) = deposit {
+            proxy.set_deposit(d);
+        }
         let (tx, rx) = mpsc::channel::<Inbound>();
         let conns = Arc::new(Connections::new(tx.clone(), stop.clone()));
         let mut threads = Vec::new();
@@ -335,6 +339,7 @@ pub fn start_with_daemon(
     draining: Arc<AtomicBool>,
     strict_source: bool,
     after_answer: Option<AnswerHook>,
+    deposit: Option<Box<dyn crate::sip::deposit::Deposit>>,
 ) -> anyhow::Result<Option<SipEdge>> {
     if !config.enabled {
         tracing::info!("SIP edge disabled");
@@ -344,7 +349,7 @@ pub fn start_with_daemon(
     let default_listeners = config.listen_udp == defaults.listen_udp
         && config.listen_tcp == defaults.listen_tcp
         && config.listen_tls.is_empty();
-    match SipEdge::start_with_hook(config, registry, draining, strict_source, after_answer) {
+    match SipEdge::start_with_hook(config, registry, draining, strict_source, after_answer, deposit) {
         Ok(e) => Ok(Some(e)),
         Err(e) if default_listeners => {
             tracing::warn!(

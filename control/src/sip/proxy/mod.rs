@@ -8,6 +8,7 @@ mod forward;
 mod request;
 mod response;
 mod timers;
+mod voicemail;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -92,6 +93,9 @@ pub struct Proxy {
     out: Vec<Transmit>,
     rng: SystemRandom,
     last_sweep: Option<Instant>,
+    /// Voicemail deposits answered by the proxy itself, and their 200 OK (retransmissions).
+    deposit: Option<Box<dyn super::deposit::Deposit>>,
+    deposit_answers: HashMap<String, Vec<u8>>,
 }
 
 impl Proxy {
@@ -126,7 +130,14 @@ impl Proxy {
             out: Vec::new(),
             rng,
             last_sweep: None,
+            deposit: None,
+            deposit_answers: HashMap::new(),
         }
+    }
+
+    /// Answers calls to voicemail URIs with `deposit` (see [`super::deposit`]).
+    pub fn set_deposit(&mut self, deposit: Box<dyn super::deposit::Deposit>) {
+        self.deposit = Some(deposit);
     }
 
     pub fn counters(&self) -> &Counters {

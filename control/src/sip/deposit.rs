@@ -1,0 +1,249 @@
+//! Voicemail deposit on the SIP edge: a call to a mailbox's voicemail URI is answered by
+//! srtpgate itself. The relay anchors the call as if srtpgate were the callee (one
+//! [`CallRegistry`] call whose answering side is a sink with no address), answers the
+//! caller with its own SDES key, taps the caller-facing port as received and records the
+//! caller's SRTP into a sealed message ([`relay::record::Recorder`]). BYE closes the message.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use relay::engine::{tap, Command, LocalPort, TapWhat};
+use relay::record::{Leg, LegSource, Recorder};
+use relay::srtp::Policy;
+
+use super::media::MediaFailure;
+use crate::call::crypto::fresh_key;
+use crate::call::sdp::{extract, rewrite, RewriteOptions};
+use crate::call::{AnswerOptions, CallRegistry, CryptoLine, OfferOptions};
+use crate::sdp::SessionDescription;
+use crate::voicemail::config::{mailbox_for, VoicemailConfig};
+use crate::voicemail::MailboxStore;
+
+/// Tap ids of deposits; high bit set so they never meet lawful interception's ids.
+static NEXT_TAP: AtomicU64 = AtomicU64::new(1 << 63);
+const TAP_CAPACITY: usize = 1024;
+
+/// What the proxy needs from voicemail.
+pub trait Deposit: Send {
+    /// `None`: `ruri_user` is not a voicemail URI. `Some(None)`: it is, but no mailbox
+    /// matches (404). `Some(Some(id))`: the mailbox.
+    fn mailbox_for(&self, ruri_user: &str) -> Option<Option<String>>;
+    /// Anchors the caller's offer, starts recording; returns srtpgate's answer SDP.
+    fn start(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: &str,
+        mailbox: &str,
+        sdp: &[u8],
+    ) -> Result<Vec<u8>, MediaFailure>;
+    /// Closes the message (complete) and frees the media.
+    fn stop(&mut self, call_id: &str);
+    /// Whether a deposit on `call_id` is running.
+    fn active(&self, call_id: &str) -> bool;
+}
+
+struct Session {
+    recorder: Recorder,
+    port: LocalPort,
+    tap_id: u64,
+}
+
+/// [`Deposit`] on the daemon's call registry and mailbox store.
+pub struct RegistryDeposit {
+    pub registry: Arc<Mutex<CallRegistry>>,
+    pub store: Arc<Mutex<MailboxStore>>,
+    pub config: VoicemailConfig,
+    sessions: HashMap<String, Session>,
+}
+
+impl RegistryDeposit {
+    pub fn new(
+        registry: Arc<Mutex<CallRegistry>>,
+        store: Arc<Mutex<MailboxStore>>,
+        config: VoicemailConfig,
+    ) -> Self {
+        RegistryDeposit {
+            registry,
+            store,
+            config,
+            sessions: HashMap::new(),
+        }
+    }
+}
+
+fn fail(s: impl Into<String>) -> MediaFailure {
+    MediaFailure(s.into())
+}
+
+/// The SRTP policy of the keys the caller sends with.
+fn policy_of(line: &CryptoLine) -> Policy {
+    let mut p = Policy::new(line.suite, line.key.clone());
+    p.keys.extend(line.extra_keys.iter().cloned());
+    for param in &line.params {
+        match param.as_str() {
+            "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
+            "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
+            "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
+            _ => {}
+        }
+    }
+    p
+}
+
+impl Deposit for RegistryDeposit {
+    fn mailbox_for(&self, ruri_user: &str) -> Option<Option<String>> {
+        let user = self.config.user_of(ruri_user)?;
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        Some(mailbox_for(&store, user))
+    }
+
+    fn start(
+        &mut self,
+        call_id: &str,
+        from_tag: &str,
+        to_tag: &str,
+        mailbox: &str,
+        sdp: &[u8],
+    ) -> Result<Vec<u8>, MediaFailure> {
+        let mut sdp = SessionDescription::parse_bytes(sdp)
+            .map_err(|e| fail(format!("SDP not understood: {e}")))?;
+        let media = extract(&sdp, None).map_err(|e| fail(e.to_string()))?;
+        let first = media
+            .iter()
+            .position(|m| m.port != 0 && m.kind == "audio")
+            .ok_or_else(|| fail("no audio stream to record"))?;
+        if media[first].dtls.is_some() {
+            return Err(fail("voicemail takes SDES-SRTP or plain RTP, not DTLS-SRTP"));
+        }
+        let cfg = {
+            let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            store
+                .recorder_config(
+                    mailbox,
+                    self.config.fsync_policy().map_err(|e| fail(e.to_string()))?,
+                    self.config.min_free_bytes,
+                    Some(self.config.max_length()),
+                )
+                .map_err(|e| fail(e.to_string()))?
+        };
+        let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let offer = OfferOptions {
+            srtp_toward_answerer: Some(true),
+            dtls_toward_answerer: Some(false),
+            ..Default::default()
+        };
+        let toward_sink = reg
+            .offer(call_id, from_tag, None, &media, &offer)
+            .map_err(|e| fail(e.to_string()))?;
+        // The answering side is a sink: no address (the relay sends nowhere), a fresh key
+        // of its own for the suite the relay offered.
+        let mut sink = Vec::with_capacity(media.len());
+        for (m, l) in media.iter().zip(&toward_sink) {
+            let mut s = m.clone();
+            s.addr = None;
+            s.rtcp = None;
+            s.ice = None;
+            s.dtls = None;
+            s.unsupported_suites.clear();
+            s.crypto = match l.crypto.first() {
+                Some(c) => vec![CryptoLine {
+                    tag: c.tag,
+                    suite: c.suite,
+                    key: fresh_key(c.suite).map_err(|e| fail(e.to_string()))?,
+                    extra_keys: Vec::new(),
+                    params: Vec::new(),
+                }],
+                None => Vec::new(),
+            };
+            s.srtp = !s.crypto.is_empty();
+            sink.push(s);
+        }
+        let started = reg
+            .answer(call_id, from_tag, to_tag, &sink, &AnswerOptions::default())
+            .map_err(|e| fail(e.to_string()))
+            .and_then(|toward_caller| {
+                let leg = reg
+                    .call(call_id)
+                    .and_then(|c| c.monologue(from_tag))
+                    .and_then(|m| m.leg(first))
+                    .ok_or_else(|| fail("the caller's leg is missing"))?;
+                let source = match leg.negotiated.as_ref().and_then(|n| n.rx.as_ref()) {
+                    Some(line) => LegSource::Srtp {
+                        policy: policy_of(line),
+                        initial_roc: 0,
+                    },
+                    None => LegSource::Plain,
+                };
+                let port = leg.ports.rtp;
+                let tap_id = NEXT_TAP.fetch_add(1, Ordering::Relaxed);
+                let (t, rx) = tap(tap_id, TapWhat::AsReceived, 0, TAP_CAPACITY);
+                reg.engine()
+                    .apply(port, Command::AttachTap(port, t))
+                    .map_err(|e| fail(e.to_string()))?;
+                let legs = vec![Leg {
+                    name: "caller".into(),
+                    source,
+                    tap: rx,
+                }];
+                match Recorder::start(cfg, legs) {
+                    Ok(recorder) => Ok((toward_caller, recorder, port, tap_id)),
+                    Err(e) => {
+                        let _ = reg.engine().apply(port, Command::DetachTap(port, tap_id));
+                        Err(fail(format!("voicemail cannot record: {e}")))
+                    }
+                }
+            });
+        let (toward_caller, recorder, port, tap_id) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = reg.delete(call_id, std::time::Duration::ZERO);
+                return Err(e);
+            }
+        };
+        drop(reg);
+        self.sessions.insert(
+            call_id.to_string(),
+            Session {
+                recorder,
+                port,
+                tap_id,
+            },
+        );
+        rewrite(&mut sdp, &toward_caller, &RewriteOptions::default());
+        sdp.bump_version();
+        tracing::info!(call = %call_id, mailbox = %mailbox, "voicemail deposit started");
+        Ok(sdp.to_string().into_bytes())
+    }
+
+    fn stop(&mut self, call_id: &str) {
+        let Some(s) = self.sessions.remove(call_id) else {
+            return;
+        };
+        let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = reg
+            .engine()
+            .apply(s.port, Command::DetachTap(s.port, s.tap_id));
+        let _ = reg.delete(call_id, std::time::Duration::ZERO);
+        drop(reg);
+        match s.recorder.stop() {
+            Ok(Some(info)) => tracing::info!(call = %call_id, packets = info.packets, "voicemail message stored"),
+            Ok(None) => tracing::info!(call = %call_id, "voicemail deposit ended with nothing recorded"),
+            Err(e) => tracing::warn!(call = %call_id, error = %e, "voicemail message could not be closed"),
+        }
+    }
+
+    fn active(&self, call_id: &str) -> bool {
+        self.sessions.contains_key(call_id)
+    }
+}
+
+impl Drop for RegistryDeposit {
+    fn drop(&mut self) {
+        let ids: Vec<String> = self.sessions.keys().cloned().collect();
+        for id in ids {
+            self.stop(&id);
+        }
+    }
+}

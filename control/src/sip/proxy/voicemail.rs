@@ -1,0 +1,108 @@
+//! Requests the proxy answers itself for voicemail deposits (see [`crate::sip::deposit`]):
+//! the initial INVITE to a voicemail URI (200 with srtpgate's SDP, or 404 for an unknown
+//! mailbox), its ACK, and requests inside the deposit's dialog (BYE ends it).
+
+use super::super::body;
+use super::super::message::Message;
+use super::super::uri::Uri;
+use super::super::Flow;
+use super::Proxy;
+
+impl Proxy {
+    /// Handles `req` when it belongs to voicemail; `false` leaves it to the proxy.
+    pub(super) fn deposit_request(&mut self, req: &Message, reply_to: &Flow, ruri: Option<&Uri>) -> bool {
+        let Some(dep) = self.deposit.as_mut() else {
+            return false;
+        };
+        let method = req.method().unwrap_or("").to_string();
+        let call_id = req.call_id().to_string();
+        let to_tag = req.to().ok().and_then(|t| t.tag().map(str::to_string));
+        if dep.active(&call_id) {
+            if method == "ACK" {
+                return true;
+            }
+            if to_tag.is_none() {
+                // A retransmitted initial INVITE: the same answer again.
+                if let Some(bytes) = self.deposit_answers.get(&call_id).cloned() {
+                    self.send(reply_to.clone(), bytes);
+                }
+                return true;
+            }
+            match method.as_str() {
+                "BYE" => {
+                    dep.stop(&call_id);
+                    self.deposit_answers.remove(&call_id);
+                    let resp = req.response(200, "OK", None);
+                    self.reply(req, reply_to, resp);
+                }
+                "INVITE" | "UPDATE" => {
+                    self.reply_code(req, reply_to, 488, "Not Acceptable Here (voicemail keeps its media)")
+                }
+                _ => {
+                    let resp = req.response(200, "OK", None);
+                    self.reply(req, reply_to, resp);
+                }
+            }
+            return true;
+        }
+        let parsed = match ruri {
+            Some(_) => None,
+            None => req.request_uri().and_then(|u| Uri::parse(u).ok()),
+        };
+        let Some(user) = ruri
+            .or(parsed.as_ref())
+            .and_then(|u| u.sip())
+            .and_then(|u| u.user.clone())
+        else {
+            return false;
+        };
+        let Some(mailbox) = dep.mailbox_for(&user) else {
+            return false;
+        };
+        if method == "ACK" {
+            // The ACK of a refusal (404, 488) ends here.
+            return true;
+        }
+        if method != "INVITE" || to_tag.is_some() {
+            return false;
+        }
+        let Some(mailbox) = mailbox else {
+            self.reply_code(req, reply_to, 404, "Not Found (no such mailbox)");
+            return true;
+        };
+        let Some(offer) = body::sdp(req) else {
+            self.reply_code(req, reply_to, 488, "Not Acceptable Here (voicemail needs an SDP offer)");
+            return true;
+        };
+        let from_tag = req
+            .from()
+            .ok()
+            .and_then(|f| f.tag().map(str::to_string))
+            .unwrap_or_default();
+        let tag = self.random_hex(6);
+        let dep = self.deposit.as_mut().expect("checked above");
+        match dep.start(&call_id, &from_tag, &tag, &mailbox, &offer) {
+            Ok(answer) => {
+                let mut resp = req.response(200, "OK", Some(&tag));
+                if let Some((host, port)) = self.local(reply_to.transport) {
+                    let transport = reply_to.transport.param();
+                    resp.set("Contact", format!("<sip:{user}@{host}:{port};transport={transport}>"));
+                }
+                resp.set("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+                resp.set_body(Some("application/sdp"), answer);
+                resp.set("Server", "srtpgate");
+                let bytes = resp.to_bytes();
+                self.deposit_answers.insert(call_id, bytes.clone());
+                self.send(reply_to.clone(), bytes);
+            }
+            Err(e) => {
+                self.counters.media_failures += 1;
+                let tag = self.random_hex(6);
+                let mut r = req.response(488, "Not Acceptable Here", Some(&tag));
+                r.set("Warning", format!("305 srtpgate \"{}\"", super::request::sanitize(&e.0).replace('"', "'")));
+                self.reply(req, reply_to, r);
+            }
+        }
+        true
+    }
+}
