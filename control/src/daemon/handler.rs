@@ -296,6 +296,10 @@ impl CallControl {
                 warnings.push("record-call: recording is not available yet".into());
             }
         }
+        // Taps go on the call's ports now, so its flows carry them from their first packet.
+        if let Some(li) = &self.li {
+            li.call_changed(&reg, call_id);
+        }
         rewrite(&mut sdp, &locals, &Self::rewrite_options(req));
         finish(NgResponse::with_sdp(sdp.to_string()), warnings)
     }

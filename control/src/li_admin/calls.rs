@@ -350,23 +350,16 @@ impl LiCalls {
     }
 }
 
-/// The call's local ports with installed flows, and whether each receives from the
-/// caller (monologue 0).
-fn installed_ports(reg: &CallRegistry, call: &Call) -> Vec<(LocalPort, bool)> {
+/// The call's local ports, and whether each receives from the caller (monologue 0). Ports
+/// without a flow yet are included: the engine keeps a tap attached to such a port for the
+/// flow installed there later, and across re-installs (re-INVITE re-keying).
+fn installed_ports(_reg: &CallRegistry, call: &Call) -> Vec<(LocalPort, bool)> {
     let mut v = Vec::new();
     for (i, m) in call.monologues.iter().enumerate() {
         for l in &m.legs {
-            if l.negotiated.is_none() {
-                continue;
-            }
-            let mut ps = vec![l.ports.rtp];
+            v.push((l.ports.rtp, i == 0));
             if l.ports.rtcp != l.ports.rtp {
-                ps.push(l.ports.rtcp);
-            }
-            for p in ps {
-                if reg.engine().query(p).is_ok() {
-                    v.push((p, i == 0));
-                }
+                v.push((l.ports.rtcp, i == 0));
             }
         }
     }

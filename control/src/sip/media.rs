@@ -58,8 +58,8 @@ pub trait MediaAnchor: Send {
     fn exists(&self, call_id: &str) -> bool;
 }
 
-/// Run with the registry still locked right after an answer installed a call's media, before
-/// the answer is forwarded (so before either side can send media toward the new flows).
+/// Run with the registry still locked right after a call's identities were set (after the
+/// offer) and right after an answer installed its media, before the message is forwarded.
 pub type AnswerHook = Arc<dyn Fn(&CallRegistry, &str) + Send + Sync>;
 
 /// [`MediaAnchor`] on the daemon's shared call registry.
@@ -68,7 +68,8 @@ pub struct RegistryAnchor {
     /// Refuse new calls (the daemon is draining).
     pub draining: Arc<AtomicBool>,
     pub strict_source: bool,
-    /// Called after every successful answer (lawful interception attaches its taps here).
+    /// Called after identities are set and after every successful answer (lawful
+    /// interception attaches its taps here).
     pub after_answer: Option<AnswerHook>,
 }
 
@@ -188,8 +189,12 @@ impl MediaAnchor for RegistryAnchor {
     }
 
     fn set_identity(&mut self, call_id: &str, identity: String) {
-        if let Some(c) = self.lock().call_mut(call_id) {
+        let mut reg = self.lock();
+        if let Some(c) = reg.call_mut(call_id) {
             c.metadata = Some(identity);
+            if let Some(hook) = &self.after_answer {
+                hook(&reg, call_id);
+            }
         }
     }
 

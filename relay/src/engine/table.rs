@@ -9,6 +9,9 @@ pub(crate) struct PortState {
     pub(crate) peer: Option<Peer>,
     /// What to do with packets arriving on it.
     pub(crate) flow: Option<Flow>,
+    /// Taps attached before the port had a flow: the next install takes them, so a flow
+    /// can be tapped from its first packet.
+    pub(crate) pending_taps: Vec<super::tap::Tap>,
 }
 
 pub(crate) struct PortTable {
@@ -50,6 +53,7 @@ impl PortTable {
                 self.slots[i] = Some(Box::new(PortState {
                     peer: None,
                     flow: None,
+                    pending_taps: Vec::new(),
                 }));
                 true
             }

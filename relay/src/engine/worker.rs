@@ -293,7 +293,14 @@ impl Worker {
             }
             Command::Install(local, spec) => match self.table.get_mut(local) {
                 Some(p) => {
-                    p.flow = Some(Flow::new(*spec, now_ms));
+                    // A re-install keeps the taps of the flow it replaces, and takes those
+                    // attached while the port had no flow.
+                    let mut flow = Flow::new(*spec, now_ms);
+                    if let Some(old) = p.flow.take() {
+                        flow.taps = old.taps;
+                    }
+                    flow.taps.append(&mut p.pending_taps);
+                    p.flow = Some(flow);
                     Reply::Done
                 }
                 None => Reply::NoSuchPort,
@@ -324,24 +331,32 @@ impl Worker {
                 }
                 None => Reply::NoSuchPort,
             },
-            Command::AttachTap(local, tap) => match self.flow_mut(local) {
-                Ok(f) => {
-                    f.taps.retain(|t| t.id != tap.id);
-                    f.taps.push(tap);
+            Command::AttachTap(local, tap) => match self.table.get_mut(local) {
+                Some(p) => {
+                    let taps = match p.flow.as_mut() {
+                        Some(f) => &mut f.taps,
+                        None => &mut p.pending_taps,
+                    };
+                    taps.retain(|t| t.id != tap.id);
+                    taps.push(tap);
                     Reply::Done
                 }
-                Err(r) => r,
+                None => Reply::NoSuchPort,
             },
-            Command::DetachTap(local, id) => match self.flow_mut(local) {
-                Ok(f) => {
-                    f.taps.retain(|t| t.id != id);
+            Command::DetachTap(local, id) => match self.table.get_mut(local) {
+                Some(p) => {
+                    if let Some(f) = p.flow.as_mut() {
+                        f.taps.retain(|t| t.id != id);
+                    }
+                    p.pending_taps.retain(|t| t.id != id);
                     Reply::Done
                 }
-                Err(r) => r,
+                None => Reply::NoSuchPort,
             },
             Command::Remove(local) => match self.table.get_mut(local) {
                 Some(p) => {
                     p.flow = None;
+                    p.pending_taps.clear();
                     Reply::Done
                 }
                 None => Reply::NoSuchPort,
