@@ -42,6 +42,11 @@ pub trait Deposit: Send {
     fn stop(&mut self, call_id: &str);
     /// Whether a deposit on `call_id` is running.
     fn active(&self, call_id: &str) -> bool;
+    /// Deposits whose recording stopped by itself (maximum length, disk full): the proxy
+    /// ends their calls with a BYE, then calls [`Deposit::stop`].
+    fn finished(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 struct Session {
@@ -236,6 +241,14 @@ impl Deposit for RegistryDeposit {
 
     fn active(&self, call_id: &str) -> bool {
         self.sessions.contains_key(call_id)
+    }
+
+    fn finished(&self) -> Vec<String> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.recorder.stopped().is_some())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 }
 

@@ -96,6 +96,7 @@ pub struct Proxy {
     /// Voicemail deposits answered by the proxy itself, and their 200 OK (retransmissions).
     deposit: Option<Box<dyn super::deposit::Deposit>>,
     deposit_answers: HashMap<String, Vec<u8>>,
+    deposit_byes: HashMap<String, (Message, Flow)>,
 }
 
 impl Proxy {
@@ -132,6 +133,7 @@ impl Proxy {
             last_sweep: None,
             deposit: None,
             deposit_answers: HashMap::new(),
+            deposit_byes: HashMap::new(),
         }
     }
 

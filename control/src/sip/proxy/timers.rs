@@ -18,6 +18,7 @@ impl Proxy {
         self.client_timers(now);
         self.server_timers(now);
         self.registrar.expire(now);
+        self.deposit_tick();
         if self
             .last_sweep
             .is_none_or(|t| now.duration_since(t) >= CALL_SWEEP)

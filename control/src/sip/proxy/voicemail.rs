@@ -3,6 +3,7 @@
 //! mailbox), its ACK, and requests inside the deposit's dialog (BYE ends it).
 
 use super::super::body;
+use super::super::header::NameAddr;
 use super::super::message::Message;
 use super::super::uri::Uri;
 use super::super::Flow;
@@ -32,6 +33,7 @@ impl Proxy {
                 "BYE" => {
                     dep.stop(&call_id);
                     self.deposit_answers.remove(&call_id);
+                    self.deposit_byes.remove(&call_id);
                     let resp = req.response(200, "OK", None);
                     self.reply(req, reply_to, resp);
                 }
@@ -92,6 +94,9 @@ impl Proxy {
                 resp.set_body(Some("application/sdp"), answer);
                 resp.set("Server", "srtpgate");
                 let bytes = resp.to_bytes();
+                if let Some(bye) = self.deposit_bye(req, &tag, reply_to) {
+                    self.deposit_byes.insert(call_id.clone(), (bye, reply_to.clone()));
+                }
                 self.deposit_answers.insert(call_id, bytes.clone());
                 self.send(reply_to.clone(), bytes);
             }
@@ -104,5 +109,42 @@ impl Proxy {
             }
         }
         true
+    }
+}
+
+impl Proxy {
+    /// The BYE srtpgate sends to end a deposit itself (maximum length, disk full).
+    fn deposit_bye(&self, invite: &Message, our_tag: &str, to: &Flow) -> Option<Message> {
+        let contact = NameAddr::parse(invite.get("contact")?).ok()?;
+        let (host, port) = self.local(to.transport)?;
+        let branch = format!("z9hG4bKsgvm{}", self.random_hex(8));
+        let text = format!(
+            "BYE {} SIP/2.0\r\nVia: SIP/2.0/{} {host}:{port};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: {};tag={our_tag}\r\nTo: {}\r\nCall-ID: {}\r\n\
+             CSeq: 1 BYE\r\nServer: srtpgate\r\nContent-Length: 0\r\n\r\n",
+            contact.uri,
+            to.transport.via_name(),
+            invite.get("to")?,
+            invite.get("from")?,
+            invite.call_id(),
+        );
+        Message::parse(text.as_bytes()).ok()
+    }
+
+    /// Ends the deposits whose recording stopped by itself: BYE to the caller, message
+    /// closed, media freed.
+    pub(super) fn deposit_tick(&mut self) {
+        let Some(dep) = self.deposit.as_ref() else {
+            return;
+        };
+        for call_id in dep.finished() {
+            if let Some((bye, flow)) = self.deposit_byes.remove(&call_id) {
+                self.send(flow, bye.to_bytes());
+            }
+            self.deposit_answers.remove(&call_id);
+            if let Some(dep) = self.deposit.as_mut() {
+                dep.stop(&call_id);
+            }
+        }
     }
 }
