@@ -29,6 +29,8 @@ pub struct CallControl {
     pub(crate) strict_source: bool,
     /// Lawful interception of live calls, when configured.
     pub(crate) li: Option<Arc<crate::li_admin::LiCalls>>,
+    /// ng `start recording`: sealed recordings, when `[voicemail] recording-public-key` is set.
+    pub(crate) recordings: Option<super::recording::CallRecordings>,
 }
 
 impl NgHandler for CallControl {
@@ -41,9 +43,8 @@ impl NgHandler for CallControl {
             Command::Query => self.query(req),
             Command::List => self.list(req),
             Command::Statistics => self.statistics(),
-            Command::StartRecording | Command::StopRecording => NgResponse::error(
-                "Recording is not available yet: srtpgate records only encrypted voicemail, which is not built",
-            ),
+            Command::StartRecording => self.start_recording(req),
+            Command::StopRecording => self.stop_recording(req),
             Command::Ping => NgResponse::pong(),
             Command::Unsupported(name) => NgResponse::error(format!("Unsupported command \"{name}\"")),
         };
@@ -357,6 +358,7 @@ impl CallControl {
         if req.has(Flag::ToTag) {
             warnings.push("to-tag: the whole call is deleted".to_string());
         }
+        self.recording_ends(call_id);
         let deleted = {
             let mut reg = self.lock();
             let r = reg.delete(call_id, delay);

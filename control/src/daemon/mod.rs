@@ -3,6 +3,7 @@
 
 mod handler;
 mod query;
+mod recording;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +60,7 @@ impl Daemon {
             started: SystemTime::now(),
             delete_delay: config.ng.delete_delay,
             strict_source: config.media.strict_source,
+            recordings: recording::CallRecordings::configured(&config.voicemail),
         };
         let mut threads = Vec::new();
         let (stop_ng, m) = (stop.clone(), metrics.clone());
