@@ -70,6 +70,9 @@ pub struct CallPlan {
     pub flags: Vec<String>,
     /// Prefix of call ids (made unique per run).
     pub call_id_prefix: String,
+    /// ng `metadata` sent with every offer (e.g. identities a relay matches against
+    /// interception tasks).
+    pub metadata: Option<String>,
 }
 
 /// Why calls could not be set up.
@@ -236,6 +239,9 @@ impl CallPlan {
             "sdp",
             endpoint_sdp(a, 2 * call as u64 + 1, self.media.a_srtp(), &a_cryptos).as_str(),
         );
+        if let Some(m) = &self.metadata {
+            offer.insert("metadata", m.as_str());
+        }
         match self.media {
             Media::SrtpToRtp => offer.insert("transport-protocol", "RTP/AVP"),
             Media::RtpToSrtp => offer.insert("transport-protocol", "RTP/SAVP"),

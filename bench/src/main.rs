@@ -110,6 +110,10 @@ struct Common {
     /// Do not send the `SDES-pad` flag (rtpengine writes unpadded keys without it).
     #[arg(long)]
     no_sdes_pad: bool,
+    /// ng `metadata` sent with every offer (e.g. `sip:alice@example.com`, which srtpgate
+    /// matches against lawful-interception tasks).
+    #[arg(long)]
+    metadata: Option<String>,
     /// RTP payload bytes per packet (160: 20 ms of G.711).
     #[arg(long, default_value_t = 160)]
     payload: usize,
@@ -266,6 +270,7 @@ fn open(c: &Common) -> anyhow::Result<Session> {
             std::process::id(),
             bench::packet::realtime_ns() % 1_000_000_007
         ),
+        metadata: c.metadata.clone(),
     };
     let shape = LoadShape {
         calls: c.calls,

@@ -180,9 +180,6 @@ impl Worker {
                 flow.stats.update(v.ssrc(), v.seq(), v.timestamp(), units);
             }
         }
-        for t in flow.taps.iter().filter(|t| t.what == TapWhat::Plaintext) {
-            t.offer(tap_kind, clock.unix_nanos, &buf[..len]);
-        }
         let out_port = if rtcp {
             flow.spec.rtcp_out
         } else {
@@ -199,6 +196,11 @@ impl Worker {
         let Some(flow) = self.table.get_mut(meta.local).and_then(|p| p.flow.as_mut()) else {
             return;
         };
+        // Plaintext taps see what is relayed: not packets dropped for want of a destination
+        // (e.g. while a call's flows are being installed), so delivered = relayed.
+        for t in flow.taps.iter().filter(|t| t.what == TapWhat::Plaintext) {
+            t.offer(tap_kind, clock.unix_nanos, &buf[..len]);
+        }
         let out_len = match &mut flow.spec.egress {
             Transform::Plain => len,
             Transform::Srtp(ctx) => {
