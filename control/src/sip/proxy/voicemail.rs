@@ -82,7 +82,9 @@ impl Proxy {
             .and_then(|f| f.tag().map(str::to_string))
             .unwrap_or_default();
         let tag = self.random_hex(6);
-        let dep = self.deposit.as_mut().expect("checked above");
+        let Some(dep) = self.deposit.as_mut() else {
+            return false;
+        };
         match dep.start(&call_id, &from_tag, &tag, &mailbox, &offer) {
             Ok(answer) => {
                 let mut resp = req.response(200, "OK", Some(&tag));
