@@ -113,7 +113,7 @@ fn pcap_rtp_payloads(b: &[u8]) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-fn run(wd: &Workdir, max_len: u64) -> Result<Vec<String>> {
+fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = vm_play()?;
     let key = wd.path().join("bob.key");
@@ -157,7 +157,7 @@ fn run(wd: &Workdir, max_len: u64) -> Result<Vec<String>> {
     let ua = UserAgent {
         user: "alice".into(),
         tone_hz: CALLER_TONE_HZ,
-        media: MediaEnc::SrtpMandatory,
+        media,
         auto_answer: false,
     };
     let mut a = Baresip::start(wd, &ua)?;
@@ -310,18 +310,25 @@ fn run(wd: &Workdir, max_len: u64) -> Result<Vec<String>> {
 
 #[test]
 fn deposit_through_the_sip_edge_is_sealed() {
-    check("voicemail", 30);
+    check("voicemail", 30, MediaEnc::SrtpMandatory);
+}
+
+/// A plain RTP caller: srtpgate protects the media on receipt under a fresh key and seals
+/// that key, so the file is ciphertext all the same.
+#[test]
+fn plain_rtp_deposit_is_sealed_too() {
+    check("voicemail-plain", 30, MediaEnc::Plain);
 }
 
 /// A 2 s maximum length: the message is closed at 2 s and srtpgate sends the BYE.
 #[test]
 fn maximum_length_ends_the_deposit() {
-    check("voicemail-max", 2);
+    check("voicemail-max", 2, MediaEnc::SrtpMandatory);
 }
 
-fn check(name: &str, max_len: u64) {
+fn check(name: &str, max_len: u64, media: MediaEnc) {
     let wd = Workdir::new(name).expect("work directory");
-    match run(&wd, max_len) {
+    match run(&wd, max_len, media) {
         Ok(notes) => {
             for n in notes {
                 println!("ok: {n}");
