@@ -35,8 +35,10 @@ impl Deposit for FakeDeposit {
         _to_tag: &str,
         mailbox: &str,
         _sdp: &[u8],
+        identity: &str,
     ) -> Result<Vec<u8>, MediaFailure> {
         let mut l = self.0.lock().unwrap();
+        assert!(identity.contains("sip:alice@127.0.0.1"), "{identity}");
         l.started.push((call_id.into(), mailbox.into()));
         l.active.push(call_id.into());
         Ok(b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/SAVP 0\r\n".to_vec())

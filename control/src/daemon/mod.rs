@@ -112,13 +112,16 @@ impl Daemon {
             registry.clone(),
             draining.clone(),
             config.media.strict_source,
-            after_answer,
+            after_answer.clone(),
             voicemail.clone().map(|store| {
-                Box::new(crate::sip::deposit::RegistryDeposit::new(
-                    registry.clone(),
-                    store,
-                    config.voicemail.clone(),
-                )) as Box<dyn crate::sip::deposit::Deposit>
+                Box::new(
+                    crate::sip::deposit::RegistryDeposit::new(
+                        registry.clone(),
+                        store,
+                        config.voicemail.clone(),
+                    )
+                    .with_after_answer(after_answer),
+                ) as Box<dyn crate::sip::deposit::Deposit>
             }),
         )?;
         let metrics_addr = match config.metrics.listen {

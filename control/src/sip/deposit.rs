@@ -12,7 +12,7 @@ use relay::engine::{tap, Command, LocalPort, TapWhat};
 use relay::record::{Leg, LegSource, Recorder};
 use relay::srtp::Policy;
 
-use super::media::MediaFailure;
+use super::media::{AnswerHook, MediaFailure};
 use crate::call::crypto::fresh_key;
 use crate::call::sdp::{extract, rewrite, RewriteOptions};
 use crate::call::{AnswerOptions, CallRegistry, CryptoLine, OfferOptions};
@@ -30,6 +30,8 @@ pub trait Deposit: Send {
     /// matches (404). `Some(Some(id))`: the mailbox.
     fn mailbox_for(&self, ruri_user: &str) -> Option<Option<String>>;
     /// Anchors the caller's offer, starts recording; returns srtpgate's answer SDP.
+    /// `identity` is the call's identities (JSON, as for routed calls), kept on the call so
+    /// that lawful interception matches a deposit like any call.
     fn start(
         &mut self,
         call_id: &str,
@@ -37,6 +39,7 @@ pub trait Deposit: Send {
         to_tag: &str,
         mailbox: &str,
         sdp: &[u8],
+        identity: &str,
     ) -> Result<Vec<u8>, MediaFailure>;
     /// Closes the message (complete) and frees the media.
     fn stop(&mut self, call_id: &str);
@@ -60,6 +63,8 @@ pub struct RegistryDeposit {
     pub registry: Arc<Mutex<CallRegistry>>,
     pub store: Arc<Mutex<MailboxStore>>,
     pub config: VoicemailConfig,
+    /// Run once a deposit's media is installed (lawful interception attaches its taps).
+    after_answer: Option<AnswerHook>,
     sessions: HashMap<String, Session>,
 }
 
@@ -73,8 +78,15 @@ impl RegistryDeposit {
             registry,
             store,
             config,
+            after_answer: None,
             sessions: HashMap::new(),
         }
+    }
+
+    /// Runs `hook` after each deposit's media is installed, before the 200 OK goes out.
+    pub fn with_after_answer(mut self, hook: Option<AnswerHook>) -> Self {
+        self.after_answer = hook;
+        self
     }
 }
 
@@ -111,6 +123,7 @@ impl Deposit for RegistryDeposit {
         to_tag: &str,
         mailbox: &str,
         sdp: &[u8],
+        identity: &str,
     ) -> Result<Vec<u8>, MediaFailure> {
         let mut sdp = SessionDescription::parse_bytes(sdp)
             .map_err(|e| fail(format!("SDP not understood: {e}")))?;
@@ -142,6 +155,9 @@ impl Deposit for RegistryDeposit {
         let toward_sink = reg
             .offer(call_id, from_tag, None, &media, &offer)
             .map_err(|e| fail(e.to_string()))?;
+        if let Some(c) = reg.call_mut(call_id) {
+            c.metadata = Some(identity.to_string());
+        }
         // The answering side is a sink: no address (the relay sends nowhere), a fresh key
         // of its own for the suite the relay offered.
         let mut sink = Vec::with_capacity(media.len());
@@ -207,6 +223,9 @@ impl Deposit for RegistryDeposit {
                 return Err(e);
             }
         };
+        if let Some(hook) = &self.after_answer {
+            hook(&reg, call_id);
+        }
         drop(reg);
         self.sessions.insert(
             call_id.to_string(),

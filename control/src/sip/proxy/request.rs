@@ -135,7 +135,7 @@ impl Proxy {
         let reply_to = reply_flow(&req, &flow);
         let method = req.method().unwrap_or("").to_string();
         if method == "ACK" {
-            if self.deposit_request(&req, &reply_to, None) {
+            if self.deposit_request(&req, &reply_to, None, None) {
                 return;
             }
             return self.on_ack(req, flow, now);
@@ -174,7 +174,7 @@ impl Proxy {
         let own_routes = self.strip_own_routes(&mut req);
         let to_tag = req.to().ok().and_then(|t| t.tag().map(str::to_string));
         let has_route = req.get("route").is_some();
-        if to_tag.is_some() && self.deposit_request(&req, &reply_to, None) {
+        if to_tag.is_some() && self.deposit_request(&req, &reply_to, None, None) {
             return;
         }
         if to_tag.is_some() || has_route {
@@ -213,7 +213,7 @@ impl Proxy {
             Ok(u) => u,
             Err(resp) => return self.reply(&req, &reply_to, resp),
         };
-        if self.deposit_request(&req, &reply_to, Some(&ruri)) {
+        if self.deposit_request(&req, &reply_to, Some(&ruri), user.as_deref()) {
             return;
         }
         self.route_initial(req, flow, reply_to, ruri, user, now);

@@ -11,7 +11,14 @@ use super::Proxy;
 
 impl Proxy {
     /// Handles `req` when it belongs to voicemail; `false` leaves it to the proxy.
-    pub(super) fn deposit_request(&mut self, req: &Message, reply_to: &Flow, ruri: Option<&Uri>) -> bool {
+    /// `auth_user`: the caller's authenticated user name, for the call's identities.
+    pub(super) fn deposit_request(
+        &mut self,
+        req: &Message,
+        reply_to: &Flow,
+        ruri: Option<&Uri>,
+        auth_user: Option<&str>,
+    ) -> bool {
         let Some(dep) = self.deposit.as_mut() else {
             return false;
         };
@@ -82,10 +89,11 @@ impl Proxy {
             .and_then(|f| f.tag().map(str::to_string))
             .unwrap_or_default();
         let tag = self.random_hex(6);
+        let identity = Self::identity_json(req, auth_user);
         let Some(dep) = self.deposit.as_mut() else {
             return false;
         };
-        match dep.start(&call_id, &from_tag, &tag, &mailbox, &offer) {
+        match dep.start(&call_id, &from_tag, &tag, &mailbox, &offer, &identity) {
             Ok(answer) => {
                 let mut resp = req.response(200, "OK", Some(&tag));
                 if let Some((host, port)) = self.local(reply_to.transport) {
