@@ -65,7 +65,50 @@ pub struct RegistryDeposit {
     pub config: VoicemailConfig,
     /// Run once a deposit's media is installed (lawful interception attaches its taps).
     after_answer: Option<AnswerHook>,
+    /// Where the relay sends the caller's media on (see [`Sink`]), per local address.
+    sinks: HashMap<std::net::IpAddr, Sink>,
     sessions: HashMap<String, Session>,
+}
+
+/// A UDP socket that takes and discards what the relay forwards from deposit callers.
+/// The relay then handles a deposit like any call (packets have a destination, so taps
+/// that see relayed media, e.g. lawful interception's, see the caller's media too).
+struct Sink {
+    addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    fn start(ip: std::net::IpAddr) -> std::io::Result<Sink> {
+        let sock = std::net::UdpSocket::bind((ip, 0))?;
+        sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))?;
+        let addr = sock.local_addr()?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("srtpgate-vm-sink".into())
+            .spawn(move || {
+                let mut buf = [0u8; 2048];
+                while !flag.load(Ordering::Relaxed) {
+                    let _ = sock.recv_from(&mut buf);
+                }
+            })?;
+        Ok(Sink {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl RegistryDeposit {
@@ -79,6 +122,7 @@ impl RegistryDeposit {
             store,
             config,
             after_answer: None,
+            sinks: HashMap::new(),
             sessions: HashMap::new(),
         }
     }
@@ -163,8 +207,21 @@ impl Deposit for RegistryDeposit {
         let mut sink = Vec::with_capacity(media.len());
         for (m, l) in media.iter().zip(&toward_sink) {
             let mut s = m.clone();
-            s.addr = None;
-            s.rtcp = None;
+            let to = match self.sinks.entry(l.addr) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(e.get().addr),
+                std::collections::hash_map::Entry::Vacant(v) => match Sink::start(l.addr) {
+                    Ok(k) => Some(v.insert(k).addr),
+                    Err(e) => {
+                        // An advertised address that cannot be bound (NAT): record all the
+                        // same, with nowhere to forward to.
+                        tracing::debug!(error = %e, "voicemail: no sink socket");
+                        None
+                    }
+                },
+            };
+            s.addr = to.map(|a| a.ip());
+            s.port = to.map_or(m.port, |a| a.port());
+            s.rtcp = to;
             s.ice = None;
             s.dtls = None;
             s.unsupported_suites.clear();
