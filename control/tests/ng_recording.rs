@@ -140,7 +140,6 @@ fn answer(call: &str, from: &str, to: &str, sdp: &str) -> Value {
         .with("sdp", sdp)
 }
 
-
 fn rec(c: &mut Client, command: &str, call: &str) -> Value {
     c.cmd(Value::dict().with("command", command).with("call-id", call))
 }
@@ -159,7 +158,10 @@ fn recording_is_sealed_to_the_operator_key() {
     let r = c.cmd(offer(
         "rec-1",
         "tag-a",
-        &sdp(a.local_addr().unwrap().port(), Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key))),
+        &sdp(
+            a.local_addr().unwrap().port(),
+            Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key)),
+        ),
         &[],
     ));
     assert_eq!(s(&r, "result"), "ok", "{r:?}");
@@ -169,7 +171,10 @@ fn recording_is_sealed_to_the_operator_key() {
         "rec-1",
         "tag-a",
         "tag-b",
-        &sdp(b.local_addr().unwrap().port(), Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key))),
+        &sdp(
+            b.local_addr().unwrap().port(),
+            Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key)),
+        ),
     ));
     assert_eq!(s(&r, "result"), "ok", "{r:?}");
     let (relay_for_a, k) = relay_side(&s(&r, "sdp"));
@@ -215,7 +220,9 @@ fn recording_is_sealed_to_the_operator_key() {
     assert_eq!(per_leg, [10, 10]);
     let other = PrivateKey::generate().unwrap();
     assert!(relay::record::read(&bytes[..], &other, |_| {}).is_err());
-    assert!(!bytes.windows(16).any(|w| w == a_key.key() || w == b_key.key()));
+    assert!(!bytes
+        .windows(16)
+        .any(|w| w == a_key.key() || w == b_key.key()));
 
     // A second stop is harmless (ok, with a warning).
     let r = rec(&mut c, "stop recording", "rec-1");
@@ -231,7 +238,10 @@ fn recording_without_a_key_is_a_clear_error() {
     let mut c = Client::new(&d);
     let r = rec(&mut c, "start recording", "x");
     assert_eq!(s(&r, "result"), "error");
-    assert!(s(&r, "error-reason").contains("recording-public-key"), "{r:?}");
+    assert!(
+        s(&r, "error-reason").contains("recording-public-key"),
+        "{r:?}"
+    );
     d.drain_and_stop(Duration::ZERO);
 }
 

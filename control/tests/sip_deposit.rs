@@ -94,7 +94,10 @@ fn deposit_dialog_is_answered_by_the_proxy() {
     let to_tag = ok.to().unwrap().tag().unwrap().to_string();
     assert!(ok.get("contact").unwrap().contains("vm-bob@127.0.0.1:5060"));
     assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 30000"));
-    assert_eq!(log.lock().unwrap().started, vec![("c1".to_string(), "bob".to_string())]);
+    assert_eq!(
+        log.lock().unwrap().started,
+        vec![("c1".to_string(), "bob".to_string())]
+    );
     assert!(anchor.lock().unwrap().offers.is_empty(), "not routed");
 
     // A retransmission gets the same 200; nothing starts twice.
@@ -103,11 +106,23 @@ fn deposit_dialog_is_answered_by_the_proxy() {
     assert_eq!(again[0].1.to_bytes(), ok.to_bytes());
     assert_eq!(log.lock().unwrap().started.len(), 1);
 
-    let ack = feed(&mut p, &in_dialog("ACK", "c1", "z9hG4bK2", 1, &to_tag), &from);
+    let ack = feed(
+        &mut p,
+        &in_dialog("ACK", "c1", "z9hG4bK2", 1, &to_tag),
+        &from,
+    );
     assert!(ack.is_empty(), "{ack:?}");
-    let info = feed(&mut p, &in_dialog("INFO", "c1", "z9hG4bK3", 2, &to_tag), &from);
+    let info = feed(
+        &mut p,
+        &in_dialog("INFO", "c1", "z9hG4bK3", 2, &to_tag),
+        &from,
+    );
     assert_eq!(status_of(&info), Some(200));
-    let bye = feed(&mut p, &in_dialog("BYE", "c1", "z9hG4bK4", 3, &to_tag), &from);
+    let bye = feed(
+        &mut p,
+        &in_dialog("BYE", "c1", "z9hG4bK4", 3, &to_tag),
+        &from,
+    );
     assert_eq!(status_of(&bye), Some(200));
     assert_eq!(log.lock().unwrap().stopped, vec!["c1".to_string()]);
 }
@@ -145,7 +160,10 @@ fn maximum_length_ends_the_call_with_a_bye() {
         .find(|(_, m)| m.method() == Some("BYE"))
         .expect("a BYE toward the caller");
     assert_eq!(flow.remote, CALLER.parse().unwrap());
-    assert_eq!(bye.request_uri(), Some(format!("sip:alice@{CALLER}").as_str()));
+    assert_eq!(
+        bye.request_uri(),
+        Some(format!("sip:alice@{CALLER}").as_str())
+    );
     assert_eq!(bye.from().unwrap().tag(), Some(to_tag.as_str()));
     assert_eq!(bye.to().unwrap().tag(), Some("atag"));
     assert_eq!(bye.call_id(), "c5");

@@ -149,10 +149,14 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         .env("SRTPGATE_LOG", "info,control=debug")
         .env("NO_COLOR", "1");
     let mut relay = Child::spawn(wd, "srtpgate", cmd)?;
-    wait_until("srtpgate to answer ng ping", Duration::from_secs(10), || {
-        relay.check_running()?;
-        Ok(ng::ping(ngaddr, Duration::from_millis(100))?.then_some(()))
-    })?;
+    wait_until(
+        "srtpgate to answer ng ping",
+        Duration::from_secs(10),
+        || {
+            relay.check_running()?;
+            Ok(ng::ping(ngaddr, Duration::from_millis(100))?.then_some(()))
+        },
+    )?;
 
     let ua = UserAgent {
         user: "alice".into(),
@@ -166,7 +170,9 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         "<{aor}>;regint=600;audio_codecs=pcmu{}",
         ua.media.account_param()
     );
-    let r = a.ctrl.command("uanew", Some(&params), Duration::from_secs(5))?;
+    let r = a
+        .ctrl
+        .command("uanew", Some(&params), Duration::from_secs(5))?;
     if !r.ok {
         return Err(E2eError::new(format!("uanew: {}", r.data.trim())));
     }
@@ -174,14 +180,24 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
 
     // An unknown mailbox: refused, nothing stored.
     a.dial(&format!("sip:vm-nobody@127.0.0.1:{sip}"))?;
-    let closed = a.wait_event("CALL_CLOSED", &["CALL_ESTABLISHED"], Duration::from_secs(10))?;
+    let closed = a.wait_event(
+        "CALL_CLOSED",
+        &["CALL_ESTABLISHED"],
+        Duration::from_secs(10),
+    )?;
     notes.push(format!("unknown mailbox: {closed:?}"));
     if !format!("{closed:?}").contains("404") {
-        return Err(E2eError::new(format!("expected 404 for an unknown mailbox: {closed:?}")));
+        return Err(E2eError::new(format!(
+            "expected 404 for an unknown mailbox: {closed:?}"
+        )));
     }
 
     a.dial(&format!("sip:vm-bob@127.0.0.1:{sip}"))?;
-    a.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], Duration::from_secs(10))?;
+    a.wait_event(
+        "CALL_ESTABLISHED",
+        &["CALL_CLOSED"],
+        Duration::from_secs(10),
+    )?;
     // Talk for 3 s and hang up; with a shorter maximum length srtpgate hangs up itself.
     let talk = 3.0_f64.min(max_len as f64);
     if max_len > 3 {
@@ -190,7 +206,10 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         a.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
     } else {
         let closed = a.wait_event("CALL_CLOSED", &[], Duration::from_secs(max_len + 4))?;
-        notes.push(format!("srtpgate ended the call at the maximum length: {}", closed.param));
+        notes.push(format!(
+            "srtpgate ended the call at the maximum length: {}",
+            closed.param
+        ));
     }
     std::thread::sleep(Duration::from_millis(500));
     a.stop();
@@ -209,7 +228,9 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
         .collect();
     if !parts.is_empty() {
-        return Err(E2eError::new("a .part file was left: the message was not closed"));
+        return Err(E2eError::new(
+            "a .part file was left: the message was not closed",
+        ));
     }
     let bytes = fs::read(msg)?;
     notes.push(format!("stored {} ({} bytes)", msg.display(), bytes.len()));
@@ -299,7 +320,9 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         .arg(&bad_wav)
         .output()?;
     if o.status.success() || bad_wav.exists() {
-        return Err(E2eError::new("vm-play with a wrong key must fail and write nothing"));
+        return Err(E2eError::new(
+            "vm-play with a wrong key must fail and write nothing",
+        ));
     }
     notes.push(format!(
         "wrong key refused: {}",

@@ -72,7 +72,10 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = tool("vm-play")?;
     let key = wd.path().join("bob.key");
-    let o = Command::new(&vm).args(["keygen", "--out"]).arg(&key).output()?;
+    let o = Command::new(&vm)
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()?;
     if !o.status.success() {
         return Err(E2eError::new("vm-play keygen failed"));
     }
@@ -123,10 +126,14 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         .env("SRTPGATE_LOG", "info")
         .env("NO_COLOR", "1");
     let mut relay = Child::spawn(wd, "srtpgate", cmd)?;
-    wait_until("srtpgate to answer ng ping", Duration::from_secs(10), || {
-        relay.check_running()?;
-        Ok(ng::ping(ngaddr, Duration::from_millis(100))?.then_some(()))
-    })?;
+    wait_until(
+        "srtpgate to answer ng ping",
+        Duration::from_secs(10),
+        || {
+            relay.check_running()?;
+            Ok(ng::ping(ngaddr, Duration::from_millis(100))?.then_some(()))
+        },
+    )?;
     for op in [
         serde_json::json!({"operation": "CreateDestination", "destinationDetails": {
             "dId": DID, "friendlyName": "e2e agency", "deliveryType": "X3Only",
@@ -138,7 +145,10 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     ] {
         let status = x1(admin, &op)?;
         if status != 200 {
-            return Err(E2eError::new(format!("X1 {}: HTTP {status}", op["operation"])));
+            return Err(E2eError::new(format!(
+                "X1 {}: HTTP {status}",
+                op["operation"]
+            )));
         }
     }
 
@@ -153,13 +163,19 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         "<sip:alice@127.0.0.1:{sip}>;regint=600;audio_codecs=pcmu{}",
         ua.media.account_param()
     );
-    let r = a.ctrl.command("uanew", Some(&params), Duration::from_secs(5))?;
+    let r = a
+        .ctrl
+        .command("uanew", Some(&params), Duration::from_secs(5))?;
     if !r.ok {
         return Err(E2eError::new(format!("uanew: {}", r.data.trim())));
     }
     a.wait_event("REGISTER_OK", &["REGISTER_FAIL"], Duration::from_secs(5))?;
     a.dial(&format!("sip:vm-bob@127.0.0.1:{sip}"))?;
-    a.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], Duration::from_secs(10))?;
+    a.wait_event(
+        "CALL_ESTABLISHED",
+        &["CALL_CLOSED"],
+        Duration::from_secs(10),
+    )?;
     a.expect_no_event("CALL_CLOSED", Duration::from_secs(3))?;
     a.hangup()?;
     a.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
@@ -178,7 +194,11 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         .find(|s| s["direction"].as_str() == Some("from-target") && s["xid"].as_str() == Some(XID))
         .context(format!("no from-target stream delivered: {summary}"))?;
     let wav = PathBuf::from(from_target["wav"].as_str().context("no WAV")?);
-    let wav = if wav.is_absolute() { wav } else { agency_out.join(wav) };
+    let wav = if wav.is_absolute() {
+        wav
+    } else {
+        agency_out.join(wav)
+    };
     let w = Wav::read(&wav)?;
     let t = ToneReport::analyse(&w.samples, w.rate, f64::from(CALLER_TONE_HZ));
     notes.push(format!(
@@ -197,7 +217,9 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         .filter(|p| p.to_string_lossy().ends_with(".pcapng"))
         .collect();
     if msgs.len() != 1 {
-        return Err(E2eError::new(format!("expected one stored message: {msgs:?}")));
+        return Err(E2eError::new(format!(
+            "expected one stored message: {msgs:?}"
+        )));
     }
     let out = wd.path().join("message.wav");
     let o = Command::new(&vm)
@@ -215,7 +237,10 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     }
     let w = Wav::read(&out)?;
     let t = ToneReport::analyse(&w.samples, w.rate, f64::from(CALLER_TONE_HZ));
-    notes.push(format!("stored message: {:.1} s of the tone", t.tone_secs()));
+    notes.push(format!(
+        "stored message: {:.1} s of the tone",
+        t.tone_secs()
+    ));
     if t.tone_secs() < 2.0 {
         return Err(E2eError::new("the stored message lacks the tone"));
     }

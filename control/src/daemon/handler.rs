@@ -46,7 +46,9 @@ impl NgHandler for CallControl {
             Command::StartRecording => self.start_recording(req),
             Command::StopRecording => self.stop_recording(req),
             Command::Ping => NgResponse::pong(),
-            Command::Unsupported(name) => NgResponse::error(format!("Unsupported command \"{name}\"")),
+            Command::Unsupported(name) => {
+                NgResponse::error(format!("Unsupported command \"{name}\""))
+            }
         };
         if resp.is_error() {
             self.metrics.ng_errors.fetch_add(1, Ordering::Relaxed);

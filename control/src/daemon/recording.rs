@@ -74,7 +74,11 @@ impl CallRecordings {
         let mut legs = Vec::new();
         let mut taps = Vec::new();
         for (mi, m) in call.monologues.iter().enumerate() {
-            for l in m.legs.iter().filter(|l| l.negotiated.is_some() && l.remote.port != 0) {
+            for l in m
+                .legs
+                .iter()
+                .filter(|l| l.negotiated.is_some() && l.remote.port != 0)
+            {
                 let source = match l.negotiated.as_ref().and_then(|n| n.rx.as_ref()) {
                     // A recording started mid-call assumes ROC 0 (the engine does not
                     // report it): right for the first 65536 packets of a stream.
@@ -86,7 +90,10 @@ impl CallRecordings {
                 };
                 let id = NEXT_TAP.fetch_add(1, Ordering::Relaxed);
                 let (t, rx) = tap(id, TapWhat::AsReceived, 0, TAP_CAPACITY);
-                if let Err(e) = reg.engine().apply(l.ports.rtp, Command::AttachTap(l.ports.rtp, t)) {
+                if let Err(e) = reg
+                    .engine()
+                    .apply(l.ports.rtp, Command::AttachTap(l.ports.rtp, t))
+                {
                     detach(reg, &taps);
                     return Err(format!("attaching a tap failed: {e}"));
                 }
@@ -121,9 +128,15 @@ impl CallRecordings {
         };
         detach(reg, &s.taps);
         match s.recorder.stop() {
-            Ok(Some(info)) => tracing::info!(call = %call_id, packets = info.packets, "call recording stored"),
-            Ok(None) => tracing::info!(call = %call_id, "call recording ended with nothing recorded"),
-            Err(e) => tracing::warn!(call = %call_id, error = %e, "call recording could not be closed"),
+            Ok(Some(info)) => {
+                tracing::info!(call = %call_id, packets = info.packets, "call recording stored")
+            }
+            Ok(None) => {
+                tracing::info!(call = %call_id, "call recording ended with nothing recorded")
+            }
+            Err(e) => {
+                tracing::warn!(call = %call_id, error = %e, "call recording could not be closed")
+            }
         }
         true
     }

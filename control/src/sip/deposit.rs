@@ -177,14 +177,18 @@ impl Deposit for RegistryDeposit {
             .position(|m| m.port != 0 && m.kind == "audio")
             .ok_or_else(|| fail("no audio stream to record"))?;
         if media[first].dtls.is_some() {
-            return Err(fail("voicemail takes SDES-SRTP or plain RTP, not DTLS-SRTP"));
+            return Err(fail(
+                "voicemail takes SDES-SRTP or plain RTP, not DTLS-SRTP",
+            ));
         }
         let cfg = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             store
                 .recorder_config(
                     mailbox,
-                    self.config.fsync_policy().map_err(|e| fail(e.to_string()))?,
+                    self.config
+                        .fsync_policy()
+                        .map_err(|e| fail(e.to_string()))?,
                     self.config.min_free_bytes,
                     Some(self.config.max_length()),
                 )
@@ -309,9 +313,15 @@ impl Deposit for RegistryDeposit {
         let _ = reg.delete(call_id, std::time::Duration::ZERO);
         drop(reg);
         match s.recorder.stop() {
-            Ok(Some(info)) => tracing::info!(call = %call_id, packets = info.packets, "voicemail message stored"),
-            Ok(None) => tracing::info!(call = %call_id, "voicemail deposit ended with nothing recorded"),
-            Err(e) => tracing::warn!(call = %call_id, error = %e, "voicemail message could not be closed"),
+            Ok(Some(info)) => {
+                tracing::info!(call = %call_id, packets = info.packets, "voicemail message stored")
+            }
+            Ok(None) => {
+                tracing::info!(call = %call_id, "voicemail deposit ended with nothing recorded")
+            }
+            Err(e) => {
+                tracing::warn!(call = %call_id, error = %e, "voicemail message could not be closed")
+            }
         }
     }
 

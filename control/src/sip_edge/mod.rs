@@ -349,7 +349,14 @@ pub fn start_with_daemon(
     let default_listeners = config.listen_udp == defaults.listen_udp
         && config.listen_tcp == defaults.listen_tcp
         && config.listen_tls.is_empty();
-    match SipEdge::start_with_hook(config, registry, draining, strict_source, after_answer, deposit) {
+    match SipEdge::start_with_hook(
+        config,
+        registry,
+        draining,
+        strict_source,
+        after_answer,
+        deposit,
+    ) {
         Ok(e) => Ok(Some(e)),
         Err(e) if default_listeners => {
             tracing::warn!(

@@ -139,10 +139,7 @@ impl VoicemailConfig {
 /// The user part of an owner identity: `sip:alice@example.org` → `alice`; a bare `alice`
 /// stays as it is.
 pub fn owner_user(owner: &str) -> &str {
-    let s = owner
-        .trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>');
+    let s = owner.trim().trim_start_matches('<').trim_end_matches('>');
     let s = s
         .strip_prefix("sips:")
         .or_else(|| s.strip_prefix("sip:"))
@@ -177,8 +174,12 @@ pub fn open_configured(c: &VoicemailConfig) -> anyhow::Result<Option<MailboxStor
     }
     for (path, r) in store.recover() {
         match r {
-            Ok(_) => tracing::info!(file = %path.display(), "voicemail: recovered an unfinished message"),
-            Err(e) => tracing::warn!(file = %path.display(), error = %e, "voicemail: recovery failed"),
+            Ok(_) => {
+                tracing::info!(file = %path.display(), "voicemail: recovered an unfinished message")
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "voicemail: recovery failed")
+            }
         }
     }
     tracing::info!(dir = %dir.display(), mailboxes = store.list().count(), "voicemail store open");

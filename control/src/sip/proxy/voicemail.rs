@@ -44,9 +44,12 @@ impl Proxy {
                     let resp = req.response(200, "OK", None);
                     self.reply(req, reply_to, resp);
                 }
-                "INVITE" | "UPDATE" => {
-                    self.reply_code(req, reply_to, 488, "Not Acceptable Here (voicemail keeps its media)")
-                }
+                "INVITE" | "UPDATE" => self.reply_code(
+                    req,
+                    reply_to,
+                    488,
+                    "Not Acceptable Here (voicemail keeps its media)",
+                ),
                 _ => {
                     let resp = req.response(200, "OK", None);
                     self.reply(req, reply_to, resp);
@@ -80,7 +83,12 @@ impl Proxy {
             return true;
         };
         let Some(offer) = body::sdp(req) else {
-            self.reply_code(req, reply_to, 488, "Not Acceptable Here (voicemail needs an SDP offer)");
+            self.reply_code(
+                req,
+                reply_to,
+                488,
+                "Not Acceptable Here (voicemail needs an SDP offer)",
+            );
             return true;
         };
         let from_tag = req
@@ -98,14 +106,18 @@ impl Proxy {
                 let mut resp = req.response(200, "OK", Some(&tag));
                 if let Some((host, port)) = self.local(reply_to.transport) {
                     let transport = reply_to.transport.param();
-                    resp.set("Contact", format!("<sip:{user}@{host}:{port};transport={transport}>"));
+                    resp.set(
+                        "Contact",
+                        format!("<sip:{user}@{host}:{port};transport={transport}>"),
+                    );
                 }
                 resp.set("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
                 resp.set_body(Some("application/sdp"), answer);
                 resp.set("Server", "srtpgate");
                 let bytes = resp.to_bytes();
                 if let Some(bye) = self.deposit_bye(req, &tag, reply_to) {
-                    self.deposit_byes.insert(call_id.clone(), (bye, reply_to.clone()));
+                    self.deposit_byes
+                        .insert(call_id.clone(), (bye, reply_to.clone()));
                 }
                 self.deposit_answers.insert(call_id, bytes.clone());
                 self.send(reply_to.clone(), bytes);
@@ -114,7 +126,13 @@ impl Proxy {
                 self.counters.media_failures += 1;
                 let tag = self.random_hex(6);
                 let mut r = req.response(488, "Not Acceptable Here", Some(&tag));
-                r.set("Warning", format!("305 srtpgate \"{}\"", super::request::sanitize(&e.0).replace('"', "'")));
+                r.set(
+                    "Warning",
+                    format!(
+                        "305 srtpgate \"{}\"",
+                        super::request::sanitize(&e.0).replace('"', "'")
+                    ),
+                );
                 self.reply(req, reply_to, r);
             }
         }
