@@ -361,3 +361,85 @@ fn target_call_delivered_both_ways_non_target_nothing_deactivation_stops() {
     assert_eq!(d.li_calls().unwrap().intercepted_calls(), 0);
     d.drain_and_stop(Duration::ZERO);
 }
+
+/// `secs` after the Unix epoch as RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`).
+fn rfc3339(secs: u64) -> String {
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[test]
+fn delivery_stops_when_the_task_ends() {
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    let dir = tempdir("end");
+    let (agency_addr, got) = agency();
+    let d = start(&dir, 46300);
+    let admin = d.li_admin().unwrap().addr();
+    let mut ng = Ng {
+        sock: UdpSocket::bind("127.0.0.1:0").unwrap(),
+        to: d.ng_addr(),
+        seq: 0,
+    };
+    ng.sock
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    x1(
+        admin,
+        json!({"operation": "CreateDestination", "destinationDetails": {
+        "dId": DID, "deliveryType": "X3Only",
+        "deliveryAddress": {"ipAddressPort": {"address": "127.0.0.1", "port": {"TCPPort": agency_addr.port()}}}}}),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let end = now + 3;
+    x1(
+        admin,
+        json!({"operation": "ActivateTask", "taskDetails": {
+        "xId": XID, "targetIdentifiers": [{"sipUri": "sip:alice@example.com"}],
+        "deliveryType": "X3Only", "listOfDIDs": [DID], "endTime": rfc3339(end)}}),
+    );
+    let mut call = CallMedia::new(&mut ng, "call-ending", "sip:alice@example.com");
+    assert_eq!(d.li_calls().unwrap().intercepted_calls(), 1);
+    let relayed = call.exchange(5);
+    assert_eq!(wait_for(&got, relayed).len(), relayed);
+    // Past the end time (plus the 1 s re-check and the events round), nothing more.
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        < end + 2
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        d.li_calls().unwrap().intercepted_calls(),
+        0,
+        "the tap outlived the task"
+    );
+    let before = got.lock().unwrap().len();
+    call.exchange(10);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        got.lock().unwrap().len(),
+        before,
+        "delivered after the task ended"
+    );
+    d.drain_and_stop(Duration::ZERO);
+}

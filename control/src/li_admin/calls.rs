@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use relay::engine::{tap, Command, LocalPort, TapWhat};
 use relay::li::tasks::{DestinationDetails, SecurityMode, TargetSide};
@@ -51,7 +52,13 @@ struct State {
     destinations: HashMap<DId, DestinationDetails>,
     /// Calls matched since their media was installed (the timer round skips them).
     seen: HashSet<String>,
+    /// When matching last ran over every call because a task has a time window.
+    window_check: Option<Instant>,
 }
+
+/// How often matching re-runs over live calls while some task has a start or end time, so
+/// that its window opens and closes on time.
+const WINDOW_CHECK: Duration = Duration::from_secs(1);
 
 /// The identities a call carries: the SIP edge's JSON in `metadata`
 /// (`{"caller": {"from", "p_asserted_identity", "authenticated_user"},
@@ -215,6 +222,9 @@ impl LiCalls {
     /// SIP edge's), and lets go of calls that are gone. Calls already looked at cost a
     /// hash lookup.
     pub fn tick(&self, reg: &CallRegistry) {
+        if self.window_due() {
+            self.reconcile_all(reg);
+        }
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let fresh: Vec<String> = reg
             .calls()
@@ -234,6 +244,27 @@ impl LiCalls {
         for id in gone {
             self.stop(&mut st, reg, &id);
         }
+    }
+
+    /// Whether a task with a start or end time exists and matching has not re-run over the
+    /// live calls for [`WINDOW_CHECK`]. Without timed tasks this costs one lock.
+    fn window_due(&self) -> bool {
+        let timed = {
+            let t = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            let any = t
+                .tasks()
+                .any(|k| k.start_time.is_some() || k.end_time.is_some());
+            any
+        };
+        if !timed {
+            return false;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let due = st.window_check.is_none_or(|t| t.elapsed() >= WINDOW_CHECK);
+        if due {
+            st.window_check = Some(Instant::now());
+        }
+        due
     }
 
     fn stop(&self, st: &mut State, reg: &CallRegistry, call_id: &str) {
