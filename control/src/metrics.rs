@@ -264,6 +264,39 @@ pub fn render_sip(out: &mut String, c: &crate::sip::proxy::Counters) {
     }
 }
 
+/// Appends lawful-interception totals. No label names a task, target or destination.
+pub fn render_li(out: &mut String, intercepted_calls: usize, c: &relay::li::DeliveryCounts) {
+    counter(
+        out,
+        "li_intercepted_calls",
+        "Calls with an active interception.",
+        "gauge",
+        intercepted_calls as u64,
+    );
+    counter(
+        out,
+        "li_pdus_delivered_total",
+        "X3 PDUs delivered, summed over tasks.",
+        "counter",
+        c.delivered,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP srtpgate_li_pdus_dropped_total X3 PDUs not delivered, summed over tasks, by where.\n# TYPE srtpgate_li_pdus_dropped_total counter"
+    );
+    for (why, n) in [
+        ("tap_full", c.dropped_tap),
+        ("buffer_full", c.dropped_buffer),
+        ("link_down", c.dropped_link),
+        ("no_destination", c.dropped_no_destination),
+    ] {
+        let _ = writeln!(
+            out,
+            "srtpgate_li_pdus_dropped_total{{reason=\"{why}\"}} {n}"
+        );
+    }
+}
+
 /// Serves `GET /metrics` on `listen` from a thread; `body` renders the page per request.
 pub fn serve(
     listen: SocketAddr,
@@ -315,6 +348,17 @@ fn answer(mut s: TcpStream, body: &(dyn Fn() -> String + Send + Sync)) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn li_totals_carry_no_task_labels() {
+        let mut page = String::new();
+        let c = relay::li::DeliveryCounts { delivered: 7, dropped_link: 2, ..Default::default() };
+        render_li(&mut page, 1, &c);
+        assert!(page.contains("srtpgate_li_intercepted_calls 1\n"));
+        assert!(page.contains("srtpgate_li_pdus_delivered_total 7\n"));
+        assert!(page.contains("srtpgate_li_pdus_dropped_total{reason=\"link_down\"} 2\n"));
+        assert!(!page.contains("xid") && !page.contains("task="), "{page}");
+    }
 
     #[test]
     fn renders_and_serves() {

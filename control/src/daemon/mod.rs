@@ -97,11 +97,16 @@ impl Daemon {
             Arc::new(move |reg: &CallRegistry, call_id: &str| li.call_changed(reg, call_id))
                 as crate::sip::media::AnswerHook
         });
-        let (stop_ev, reg, eng) = (stop.clone(), registry.clone(), engine.clone());
+        let (stop_ev, reg, eng, li_ev) = (
+            stop.clone(),
+            registry.clone(),
+            engine.clone(),
+            li_calls.clone(),
+        );
         threads.push(
             std::thread::Builder::new()
                 .name("srtpgate-events".into())
-                .spawn(move || events_loop(&stop_ev, &reg, &eng, li_calls.as_deref()))?,
+                .spawn(move || events_loop(&stop_ev, &reg, &eng, li_ev.as_deref()))?,
         );
         // Mailboxes from the configuration, and crashed messages recovered, before any
         // call can deposit.
@@ -129,6 +134,7 @@ impl Daemon {
                 // A weak reference: the metrics thread must not keep the engine alive.
                 let (eng, m) = (Arc::downgrade(&engine), metrics.clone());
                 let sip_counters = sip.as_ref().map(|s| s.counters_handle());
+                let li_metrics = li_calls.clone();
                 let body = Arc::new(move || {
                     let mut page =
                         metrics::render(&m, &eng.upgrade().map(|e| e.stats()).unwrap_or_default());
@@ -137,6 +143,13 @@ impl Daemon {
                         .and_then(|c| c.lock().ok().map(|c| c.clone()))
                     {
                         metrics::render_sip(&mut page, &c);
+                    }
+                    if let Some(li) = &li_metrics {
+                        metrics::render_li(
+                            &mut page,
+                            li.intercepted_calls(),
+                            &li.delivery().totals(),
+                        );
                     }
                     page
                 });

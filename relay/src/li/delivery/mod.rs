@@ -262,6 +262,23 @@ impl X3Delivery {
         r.tasks.get(xid).map(|c| c.snapshot())
     }
 
+    /// Counts summed over every task (a PDU delivered for two tasks counts twice).
+    pub fn totals(&self) -> DeliveryCounts {
+        let Ok(r) = self.registry.lock() else {
+            return DeliveryCounts::default();
+        };
+        r.tasks
+            .values()
+            .map(|c| c.snapshot())
+            .fold(DeliveryCounts::default(), |a, c| DeliveryCounts {
+                delivered: a.delivered + c.delivered,
+                dropped_tap: a.dropped_tap + c.dropped_tap,
+                dropped_buffer: a.dropped_buffer + c.dropped_buffer,
+                dropped_link: a.dropped_link + c.dropped_link,
+                dropped_no_destination: a.dropped_no_destination + c.dropped_no_destination,
+            })
+    }
+
     /// The correlation id and counts of an attached call.
     pub fn call_counts(&self, call: CallId) -> Option<(u64, DeliveryCounts)> {
         let r = self.registry.lock().ok()?;
