@@ -352,7 +352,11 @@ mod tests {
     #[test]
     fn li_totals_carry_no_task_labels() {
         let mut page = String::new();
-        let c = relay::li::DeliveryCounts { delivered: 7, dropped_link: 2, ..Default::default() };
+        let c = relay::li::DeliveryCounts {
+            delivered: 7,
+            dropped_link: 2,
+            ..Default::default()
+        };
         render_li(&mut page, 1, &c);
         assert!(page.contains("srtpgate_li_intercepted_calls 1\n"));
         assert!(page.contains("srtpgate_li_pdus_delivered_total 7\n"));
