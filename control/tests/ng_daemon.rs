@@ -1,14 +1,12 @@
 //! The daemon driven over its ng socket with a bencode client, as Kamailio drives it, with
 //! SRTP media through the relay between two endpoints.
 
-use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use control::config::Config;
 use control::daemon::Daemon;
 use control::ng::bencode::{decode, Value};
-use control::sdp::SessionDescription;
-use relay::srtp::{MasterKey, Policy, SrtpContext, Suite};
+use relay::srtp::{MasterKey, Suite};
 
 fn start(port_min: u16, max_calls: usize) -> Daemon {
     let mut c = Config::default();
@@ -22,115 +20,8 @@ fn start(port_min: u16, max_calls: usize) -> Daemon {
     Daemon::start(&c).unwrap()
 }
 
-struct Client {
-    sock: UdpSocket,
-    to: SocketAddr,
-    seq: u32,
-}
-
-impl Client {
-    fn new(d: &Daemon) -> Self {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        Client {
-            sock,
-            to: d.ng_addr(),
-            seq: 0,
-        }
-    }
-
-    fn raw(&self, datagram: &[u8]) -> Vec<u8> {
-        self.sock.send_to(datagram, self.to).unwrap();
-        let mut buf = vec![0u8; 65536];
-        let (n, _) = self.sock.recv_from(&mut buf).expect("an ng reply");
-        buf.truncate(n);
-        buf
-    }
-
-    /// Sends `dict` under a fresh Kamailio-style cookie; returns (cookie, decoded reply).
-    fn send(&mut self, dict: Value) -> (String, Value) {
-        self.seq += 1;
-        let cookie = format!("1_4242_{}", self.seq);
-        let mut d = format!("{cookie} ").into_bytes();
-        d.extend_from_slice(&dict.encode());
-        let reply = self.raw(&d);
-        let sp = reply.iter().position(|b| *b == b' ').unwrap();
-        assert_eq!(&reply[..sp], cookie.as_bytes());
-        (cookie, decode(&reply[sp + 1..]).unwrap())
-    }
-
-    fn cmd(&mut self, dict: Value) -> Value {
-        self.send(dict).1
-    }
-}
-
-fn s(v: &Value, k: &str) -> String {
-    String::from_utf8(
-        v.get(k.as_bytes())
-            .and_then(|x| x.as_bytes())
-            .unwrap_or_default()
-            .to_vec(),
-    )
-    .unwrap()
-}
-
-fn sdp(port: u16, crypto: Option<(&str, &MasterKey)>) -> String {
-    let proto = if crypto.is_some() {
-        "RTP/SAVP"
-    } else {
-        "RTP/AVP"
-    };
-    let mut s = format!(
-        "v=0\r\no=- 42 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-    );
-    if let Some((line, key)) = crypto {
-        s.push_str(&format!("a=crypto:{line} {}\r\n", key.to_inline()));
-    }
-    s
-}
-
-fn endpoint() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    s
-}
-
-/// The relay port, and the first crypto key with its suite, from a rewritten SDP.
-fn relay_side(text: &str) -> (SocketAddr, Option<(Suite, MasterKey)>) {
-    let sdp = SessionDescription::parse(text).unwrap();
-    let m = &sdp.media[0];
-    let ip = sdp.connection_for(m).unwrap().ip().unwrap();
-    let key = m.cryptos().next().map(|c| {
-        let c = c.unwrap();
-        let suite = c.suite().unwrap();
-        (suite, c.master_keys().unwrap().remove(0))
-    });
-    (SocketAddr::new(ip, m.port), key)
-}
-
-fn offer(call: &str, from: &str, sdp: &str, flags: &[&str]) -> Value {
-    let mut d = Value::dict()
-        .with("command", "offer")
-        .with("call-id", call)
-        .with("from-tag", from)
-        .with("sdp", sdp);
-    if !flags.is_empty() {
-        d = d.with(
-            "flags",
-            Value::List(flags.iter().map(Value::string).collect()),
-        );
-    }
-    d
-}
-
-fn answer(call: &str, from: &str, to: &str, sdp: &str) -> Value {
-    Value::dict()
-        .with("command", "answer")
-        .with("call-id", call)
-        .with("from-tag", from)
-        .with("to-tag", to)
-        .with("sdp", sdp)
-}
+mod ngkit;
+use ngkit::*;
 
 #[test]
 fn sdes_call_over_ng_with_media_query_and_delete() {
@@ -244,20 +135,6 @@ fn sdes_call_over_ng_with_media_query_and_delete() {
     );
     assert_eq!(s(&q, "result"), "error");
     d.drain_and_stop(Duration::ZERO);
-}
-
-fn ctx(k: &MasterKey) -> SrtpContext {
-    SrtpContext::new(Policy::new(Suite::AesCm128HmacSha1_80, k.clone())).unwrap()
-}
-
-fn protect(c: &mut SrtpContext, seq: u16) -> Vec<u8> {
-    let mut p = vec![0u8; 172 + 10];
-    p[0] = 0x80;
-    p[2..4].copy_from_slice(&seq.to_be_bytes());
-    p[8..12].copy_from_slice(&[0, 0, 0, 9]);
-    let n = c.protect(&mut p, 172).unwrap();
-    p.truncate(n);
-    p
 }
 
 #[test]
