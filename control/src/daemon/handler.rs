@@ -296,7 +296,9 @@ impl CallControl {
             }
             if req.record_call == Some(true) {
                 call.record = true;
-                warnings.push("record-call: recording is not available yet".into());
+                warnings.push(
+                    "record-call at offer time is not implemented; use start recording".into(),
+                );
             }
         }
         // Taps go on the call's ports now, so its flows carry them from their first packet.
