@@ -1,5 +1,7 @@
-//! The engine relaying over real UDP sockets on 127.0.0.1, with srtpgate's own SRTP at the
-//! endpoints. (Interop with libsrtp endpoints is in the tests crate.)
+//! Engine behaviours over real UDP sockets on 127.0.0.1, with srtpgate's own SRTP at the
+//! endpoints: strict source, latching rules, idle reports, bad-input counters. Plain and
+//! SRTP relaying on both backends is in `engine_backends.rs`; interop with libsrtp
+//! endpoints is in the tests crate.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -52,92 +54,6 @@ fn rtp(seq: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
 
 fn addr(l: LocalPort) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], l.port))
-}
-
-#[test]
-fn plain_rtp_both_ways_with_latching() {
-    let e = engine();
-    let a_side = e.allocate(0, None, PortShape::Single, 1).unwrap();
-    let b_side = e
-        .allocate(0, Some(a_side.worker), PortShape::Single, 1)
-        .unwrap();
-    let (pa, pb) = (a_side.ports[0], b_side.ports[0]);
-    e.install(pa, FlowSpec::plain(pb)).unwrap();
-    e.install(pb, FlowSpec::plain(pa)).unwrap();
-    let (a, b) = (endpoint(), endpoint());
-    e.set_peer(pb, Some(b.local_addr().unwrap())).unwrap();
-    let mut buf = [0u8; 2048];
-    for seq in 0..20u16 {
-        a.send_to(&rtp(seq, 1, b"hello"), addr(pa)).unwrap();
-        let (n, from) = b.recv_from(&mut buf).unwrap();
-        assert_eq!(from, addr(pb));
-        assert_eq!(&buf[..n], &rtp(seq, 1, b"hello")[..]);
-    }
-    // B answers; the relay learned A's address from A's packets.
-    b.send_to(&rtp(7, 2, b"back"), addr(pb)).unwrap();
-    let (n, from) = a.recv_from(&mut buf).unwrap();
-    assert_eq!(from, addr(pa));
-    assert_eq!(&buf[..n], &rtp(7, 2, b"back")[..]);
-    let (c, peer) = e.query(pa).unwrap();
-    assert_eq!(c.packets_in, 20);
-    assert_eq!(c.packets_out, 20);
-    assert_eq!(c.latches, 1);
-    assert_eq!(peer.unwrap().addr, a.local_addr().unwrap());
-    e.shutdown();
-}
-
-#[test]
-fn srtp_to_srtp_with_different_keys() {
-    let e = engine();
-    let s_a = Suite::AesCm128HmacSha1_80;
-    let s_b = Suite::AeadAes256Gcm;
-    let al = e.allocate(0, None, PortShape::Single, 1).unwrap();
-    let bl = e
-        .allocate(0, Some(al.worker), PortShape::Single, 1)
-        .unwrap();
-    let (pa, pb) = (al.ports[0], bl.ports[0]);
-    // A -> relay with key 1; relay -> B with key 2 (another suite); and back with 3 and 4.
-    let mut spec_a = FlowSpec::plain(pb);
-    spec_a.ingress = Transform::Srtp(Box::new(ctx(s_a, 1)));
-    spec_a.egress = Transform::Srtp(Box::new(ctx(s_b, 2)));
-    let mut spec_b = FlowSpec::plain(pa);
-    spec_b.ingress = Transform::Srtp(Box::new(ctx(s_b, 3)));
-    spec_b.egress = Transform::Srtp(Box::new(ctx(s_a, 4)));
-    e.install(pa, spec_a).unwrap();
-    e.install(pb, spec_b).unwrap();
-    let (a, b) = (endpoint(), endpoint());
-    e.set_peer(pb, Some(b.local_addr().unwrap())).unwrap();
-    let (mut a_tx, mut b_rx, mut b_tx, mut a_rx) =
-        (ctx(s_a, 1), ctx(s_b, 2), ctx(s_b, 3), ctx(s_a, 4));
-    let mut buf = [0u8; 2048];
-    for seq in 65500..=65535u16 {
-        let plain = rtp(seq, 0xa, &[seq as u8; 160]);
-        let mut p = plain.clone();
-        p.resize(plain.len() + 32, 0);
-        let n = a_tx.protect(&mut p, plain.len()).unwrap();
-        a.send_to(&p[..n], addr(pa)).unwrap();
-        let (n, _) = b.recv_from(&mut buf).unwrap();
-        let m = b_rx.unprotect(&mut buf[..n]).unwrap();
-        assert_eq!(&buf[..m], &plain[..]);
-    }
-    let plain = rtp(1, 0xb, b"reply");
-    let mut p = plain.clone();
-    p.resize(plain.len() + 32, 0);
-    let n = b_tx.protect(&mut p, plain.len()).unwrap();
-    b.send_to(&p[..n], addr(pb)).unwrap();
-    let (n, _) = a.recv_from(&mut buf).unwrap();
-    let m = a_rx.unprotect(&mut buf[..n]).unwrap();
-    assert_eq!(&buf[..m], &plain[..]);
-    // A forged packet is counted and neither relayed nor latched.
-    let forged = endpoint();
-    let mut f = rtp(9, 0xa, &[0; 160]);
-    f.extend_from_slice(&[0; 10]);
-    forged.send_to(&f, addr(pa)).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    let (c, peer) = e.query(pa).unwrap();
-    assert_eq!(c.auth_failures, 1);
-    assert_eq!(peer.unwrap().addr, a.local_addr().unwrap());
-    e.shutdown();
 }
 
 #[test]
