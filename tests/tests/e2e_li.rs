@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
 use srtpgate_tests::e2e::media::ToneReport;
@@ -20,6 +20,7 @@ use srtpgate_tests::e2e::process::{wait_until, Child, Workdir};
 use srtpgate_tests::e2e::relay::{Relay, MEDIA_PORTS};
 use srtpgate_tests::e2e::scenario::{CALLEE_TONE_HZ, CALLER_TONE_HZ};
 use srtpgate_tests::e2e::sip_edge::ng_calls;
+use srtpgate_tests::e2e::tools::tool;
 use srtpgate_tests::e2e::wav::Wav;
 use srtpgate_tests::e2e::{ng, ports, Context, E2eError, Result};
 
@@ -33,59 +34,6 @@ const XID: &str = "2b36a78b-b628-416d-bd22-65e63a4b4c2f";
 const DID: &str = "8f2f4c4e-1b43-4f7e-9d0a-0a1b2c3d4e5f";
 const CAROL_TONE_HZ: u32 = 1200;
 const TALK: Duration = Duration::from_secs(3);
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// `target/debug/li-receiver`, built with cargo when missing.
-fn li_receiver() -> Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_relative() {
-                workspace_root().join(p)
-            } else {
-                p
-            }
-        })
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let bin = target.join("debug").join("li-receiver");
-    if bin.is_file() {
-        return Ok(bin);
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut child = Command::new(cargo)
-        .args(["build", "-p", "srtpgate-tools", "--bin", "li-receiver"])
-        .current_dir(workspace_root())
-        .spawn()
-        .context("running cargo build for li-receiver")?;
-    let end = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            if !status.success() {
-                return Err(E2eError::new(format!(
-                    "building li-receiver failed ({status})"
-                )));
-            }
-            break;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(E2eError::new(
-                "building li-receiver took too long: run `cargo build --bin li-receiver` first",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bin.is_file()
-        .then_some(bin)
-        .context("cargo build succeeded but li-receiver is missing")
-}
 
 /// One HTTP request to the X1 listener; returns (status, body).
 fn x1(addr: SocketAddr, token: &str, body: &serde_json::Value) -> Result<(u16, String)> {
@@ -190,7 +138,7 @@ impl Agency {
     fn start(wd: &Workdir) -> Result<Agency> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
         let out = wd.subdir("li-out")?;
-        let mut cmd = Command::new(li_receiver()?);
+        let mut cmd = Command::new(tool("li-receiver")?);
         cmd.arg("--out")
             .arg(&out)
             .arg("--listen")

@@ -20,37 +20,16 @@ use srtpgate_tests::e2e::ports;
 use srtpgate_tests::e2e::process::{wait_until, Child, Workdir};
 use srtpgate_tests::e2e::relay::{Relay, MEDIA_PORTS};
 use srtpgate_tests::e2e::scenario::CALLER_TONE_HZ;
+use srtpgate_tests::e2e::tools::tool;
 use srtpgate_tests::e2e::wav::Wav;
 use srtpgate_tests::e2e::{Context, E2eError, Result};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 /// `vm-play`: `VM_PLAY_BIN`, else `target/debug/vm-play`, else built with cargo.
 fn vm_play() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("VM_PLAY_BIN") {
-        return Ok(PathBuf::from(p));
+    match std::env::var_os("VM_PLAY_BIN") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => tool("vm-play"),
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let p = target.join("debug").join("vm-play");
-    if !p.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-p", "srtpgate-tools", "--bin", "vm-play"])
-            .current_dir(workspace_root())
-            .status()
-            .context("running cargo build for vm-play")?;
-        if !st.success() {
-            return Err(E2eError::new("cargo build --bin vm-play failed"));
-        }
-    }
-    Ok(p)
 }
 
 fn keygen(vm: &Path, out: &Path) -> Result<String> {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use srtpgate_tests::e2e::media::ToneReport;
 use srtpgate_tests::e2e::process::{wait_until, Child, Workdir};
 use srtpgate_tests::e2e::relay::{Relay, MEDIA_PORTS};
 use srtpgate_tests::e2e::scenario::CALLER_TONE_HZ;
+use srtpgate_tests::e2e::tools::tool;
 use srtpgate_tests::e2e::wav::Wav;
 use srtpgate_tests::e2e::{ng, ports, Context, E2eError, Result};
 
@@ -25,30 +26,6 @@ const XID: &str = "5d0f3c1a-8e2b-4c7d-9a61-2f4e8b9c0d1e";
 const DID: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 /// A tool binary of this workspace: `target/debug/<name>`, built with cargo when missing.
-fn tool(name: &str) -> Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_relative() { root.join(p) } else { p })
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join(name);
-    if !bin.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let st = Command::new(cargo)
-            .args(["build", "-p", "srtpgate-tools", "--bin", name])
-            .current_dir(&root)
-            .status()
-            .context(format!("building {name}"))?;
-        if !st.success() {
-            return Err(E2eError::new(format!("building {name} failed ({st})")));
-        }
-    }
-    Ok(bin)
-}
-
 /// POST one X1 request; returns the HTTP status.
 fn x1(addr: SocketAddr, body: &serde_json::Value) -> Result<u16> {
     let body = body.to_string();

@@ -27,6 +27,7 @@ pub mod relay;
 pub mod scenario;
 pub mod sip;
 pub mod sip_edge;
+pub mod tools;
 pub mod wav;
 
 pub use error::{Context, E2eError, Result};
