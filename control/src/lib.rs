@@ -5,6 +5,7 @@ pub mod call;
 pub mod config;
 pub mod daemon;
 pub mod dtls;
+pub mod http;
 pub mod ice;
 pub mod li_admin;
 pub mod metrics;

@@ -9,14 +9,15 @@
 mod calls;
 mod x1;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use relay::li::LiTasks;
+
+use crate::http::{self, SecretDigest};
 
 pub use calls::{identities, LiCalls, NodeTls};
 pub use x1::Effect;
@@ -24,6 +25,8 @@ pub use x1::Effect;
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 1024 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// The whole request head must arrive within this.
+const HEAD_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Counters of the admin listener (no labels, nothing about tasks).
 #[derive(Default, Debug)]
@@ -62,7 +65,7 @@ impl LiAdmin {
         let addr = listener.local_addr()?;
         let counters = Arc::new(AdminCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let token = TokenDigest::of(token.as_bytes());
+        let token = SecretDigest::of(token.as_bytes());
         let (c, s) = (counters.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("srtpgate-li-x1".into())
@@ -109,149 +112,33 @@ impl Drop for LiAdmin {
     }
 }
 
-/// SHA-256 of the token: comparing digests makes the comparison independent of the
-/// token's length as well as of where the first difference is.
-struct TokenDigest([u8; 32]);
-
-impl TokenDigest {
-    fn of(b: &[u8]) -> TokenDigest {
-        let d = ring::digest::digest(&ring::digest::SHA256, b);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(d.as_ref());
-        TokenDigest(out)
-    }
-
-    /// Constant-time equality.
-    fn matches(&self, presented: &[u8]) -> bool {
-        let other = TokenDigest::of(presented);
-        let mut diff = 0u8;
-        for (a, b) in self.0.iter().zip(other.0.iter()) {
-            diff |= a ^ b;
-        }
-        std::hint::black_box(diff) == 0
-    }
-}
-
-struct Request {
-    method: String,
-    path: String,
-    authorization: Option<Vec<u8>>,
-    content_length: Option<usize>,
-    body_start: Vec<u8>,
-}
-
-fn read_head(s: &mut TcpStream) -> Result<Request, &'static str> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err("request head too large");
-        }
-        let n = s
-            .read(&mut chunk)
-            .map_err(|_| "reading the request failed")?;
-        if n == 0 {
-            return Err("connection closed before the end of the request head");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = std::str::from_utf8(&buf[..end]).map_err(|_| "request head is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let (method, path, version) = (first.next(), first.next(), first.next());
-    let (Some(method), Some(path), Some(version)) = (method, path, version) else {
-        return Err("malformed request line");
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Err("only HTTP/1.x is spoken");
-    }
-    let mut req = Request {
-        method: method.into(),
-        path: path.into(),
-        authorization: None,
-        content_length: None,
-        body_start: buf[end + 4..].to_vec(),
-    };
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err("malformed header line");
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("authorization") {
-            req.authorization = Some(value.as_bytes().to_vec());
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse()
-                .map_err(|_| "Content-Length is not a number")?;
-            if req.content_length.replace(n).is_some() {
-                return Err("Content-Length given twice");
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err("Transfer-Encoding is not supported; send Content-Length");
-        }
-    }
-    Ok(req)
-}
-
 fn respond(
     s: &mut TcpStream,
     status: u16,
     extra: &str,
     body: &serde_json::Value,
 ) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        413 => "Payload Too Large",
-        422 => "Unprocessable Entity",
-        _ => "Internal Server Error",
-    };
-    let text = body.to_string();
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
-        text.len()
-    );
-    s.write_all(head.as_bytes())?;
-    s.write_all(text.as_bytes())?;
-    s.flush()
-}
-
-fn bearer(auth: Option<&[u8]>) -> Option<&[u8]> {
-    let a = auth?;
-    if a.len() > 7 && a[..7].eq_ignore_ascii_case(b"bearer ") {
-        Some(&a[7..])
-    } else {
-        None
-    }
+    http::respond_json(s, status, extra, body)
 }
 
 fn serve(
     mut s: TcpStream,
-    token: &TokenDigest,
+    token: &SecretDigest,
     tasks: &Mutex<LiTasks>,
     counters: &AdminCounters,
     on_change: &OnChange,
 ) -> std::io::Result<()> {
-    s.set_nonblocking(false)?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    http::prepare(&s, IO_TIMEOUT)?;
     counters.requests.fetch_add(1, Ordering::Relaxed);
-    let req = match read_head(&mut s) {
+    let mut req = match http::read_head(&mut s, MAX_HEAD, Instant::now() + HEAD_DEADLINE) {
         Ok(r) => r,
         Err(e) => {
             counters.malformed.fetch_add(1, Ordering::Relaxed);
-            return respond(&mut s, 400, "", &x1::malformed(e).body);
+            return respond(&mut s, 400, "", &x1::malformed(e.message).body);
         }
     };
     // Authentication comes before anything else about the request is looked at.
-    let presented = bearer(req.authorization.as_deref());
+    let presented = http::bearer(req.authorization.as_deref());
     if !presented.is_some_and(|p| token.matches(p)) {
         counters.unauthorized.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(target: "srtpgate::li_audit", "X1 request refused: missing or wrong bearer token");
@@ -259,7 +146,7 @@ fn serve(
             "errorInformation": {"errorCode": "Unauthorized", "errorDescription": "missing or wrong bearer token"}});
         return respond(&mut s, 401, "WWW-Authenticate: Bearer\r\n", &body);
     }
-    if req.path != "/x1" {
+    if req.target != "/x1" {
         counters.malformed.fetch_add(1, Ordering::Relaxed);
         return respond(
             &mut s,
@@ -277,45 +164,18 @@ fn serve(
             &x1::malformed("use POST").body,
         );
     }
-    let Some(len) = req.content_length else {
-        counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return respond(
-            &mut s,
-            400,
-            "",
-            &x1::malformed("missing Content-Length").body,
-        );
+    let body = match http::read_body(&mut s, &mut req, MAX_BODY, true) {
+        Ok(b) => b,
+        Err(e) => {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            let message = if e.status == 413 {
+                "body larger than 1 MiB"
+            } else {
+                e.message
+            };
+            return respond(&mut s, e.status, "", &x1::malformed(message).body);
+        }
     };
-    if len > MAX_BODY {
-        counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return respond(
-            &mut s,
-            413,
-            "",
-            &x1::malformed("body larger than 1 MiB").body,
-        );
-    }
-    let mut body = req.body_start;
-    if body.len() > len {
-        counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return respond(
-            &mut s,
-            400,
-            "",
-            &x1::malformed("more bytes than Content-Length").body,
-        );
-    }
-    let have = body.len();
-    body.resize(len, 0);
-    if s.read_exact(&mut body[have..]).is_err() {
-        counters.malformed.fetch_add(1, Ordering::Relaxed);
-        return respond(
-            &mut s,
-            400,
-            "",
-            &x1::malformed("body shorter than Content-Length").body,
-        );
-    }
     let reply = {
         let mut t = tasks.lock().unwrap_or_else(|p| p.into_inner());
         x1::handle(&mut t, &body)
