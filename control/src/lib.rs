@@ -13,4 +13,5 @@ pub mod ng;
 pub mod sdp;
 pub mod sip;
 pub mod sip_edge;
+pub mod vm_api;
 pub mod voicemail;

@@ -297,6 +297,54 @@ pub fn render_li(out: &mut String, intercepted_calls: usize, c: &relay::li::Deli
     }
 }
 
+/// The voicemail API's counters (no labels naming mailboxes or users).
+pub fn render_vm_api(out: &mut String, c: &crate::vm_api::ApiCounters) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    counter(
+        out,
+        "vm_api_requests_total",
+        "Connections to the voicemail API (one request each).",
+        "counter",
+        get(&c.requests),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP srtpgate_vm_api_responses_total Voicemail API answers, by outcome.\n# TYPE srtpgate_vm_api_responses_total counter"
+    );
+    for (outcome, n) in [
+        ("ok", &c.ok),
+        ("unauthorized", &c.unauthorized),
+        ("forbidden", &c.forbidden),
+        ("malformed", &c.malformed),
+        ("too_large", &c.too_large),
+        ("not_found", &c.not_found),
+        ("bad_method", &c.bad_method),
+        ("conflict", &c.conflict),
+        ("busy", &c.busy),
+        ("failed", &c.failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "srtpgate_vm_api_responses_total{{outcome=\"{outcome}\"}} {}",
+            get(n)
+        );
+    }
+    counter(
+        out,
+        "vm_api_downloads_total",
+        "Sealed messages sent by the voicemail API.",
+        "counter",
+        get(&c.downloads),
+    );
+    counter(
+        out,
+        "vm_api_download_bytes_total",
+        "Bytes of sealed messages sent by the voicemail API.",
+        "counter",
+        get(&c.download_bytes),
+    );
+}
+
 /// Serves `GET /metrics` on `listen` from a thread; `body` renders the page per request.
 pub fn serve(
     listen: SocketAddr,

@@ -32,6 +32,7 @@ pub struct Daemon {
     sip: Option<crate::sip_edge::SipEdge>,
     li: Option<crate::li_admin::LiNode>,
     voicemail: Option<Arc<Mutex<crate::voicemail::MailboxStore>>>,
+    vm_api: Option<crate::vm_api::VmApi>,
 }
 
 impl Daemon {
@@ -112,6 +113,8 @@ impl Daemon {
         // call can deposit.
         let voicemail = crate::voicemail::config::open_configured(&config.voicemail)?
             .map(|s| Arc::new(Mutex::new(s)));
+        let vm_api =
+            crate::vm_api::start_configured(&config.voicemail, &config.sip, voicemail.as_ref())?;
         let sip = crate::sip_edge::start_with_daemon(
             &config.sip,
             registry.clone(),
@@ -135,6 +138,7 @@ impl Daemon {
                 let (eng, m) = (Arc::downgrade(&engine), metrics.clone());
                 let sip_counters = sip.as_ref().map(|s| s.counters_handle());
                 let li_metrics = li_calls.clone();
+                let vm_api_counters = vm_api.as_ref().map(|a| a.counters_handle());
                 let body = Arc::new(move || {
                     let mut page =
                         metrics::render(&m, &eng.upgrade().map(|e| e.stats()).unwrap_or_default());
@@ -150,6 +154,9 @@ impl Daemon {
                             li.intercepted_calls(),
                             &li.delivery().totals(),
                         );
+                    }
+                    if let Some(c) = &vm_api_counters {
+                        metrics::render_vm_api(&mut page, c);
                     }
                     page
                 });
@@ -173,6 +180,7 @@ impl Daemon {
             sip,
             li,
             voicemail,
+            vm_api,
         })
     }
 
@@ -189,6 +197,11 @@ impl Daemon {
     /// The voicemail mailbox store, when `[voicemail]` is configured.
     pub fn voicemail(&self) -> Option<&Arc<Mutex<crate::voicemail::MailboxStore>>> {
         self.voicemail.as_ref()
+    }
+
+    /// The voicemail HTTP API, when `[voicemail] api-listen` is configured.
+    pub fn vm_api(&self) -> Option<&crate::vm_api::VmApi> {
+        self.vm_api.as_ref()
     }
 
     /// The SIP edge, when it runs.
@@ -238,6 +251,9 @@ impl Daemon {
         }
         if let Some(li) = self.li.take() {
             li.admin.stop();
+        }
+        if let Some(api) = self.vm_api.take() {
+            api.stop();
         }
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {

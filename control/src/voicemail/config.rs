@@ -1,6 +1,7 @@
 //! `[voicemail]`: where messages are stored, the mailboxes provisioned from the
 //! configuration file, the voicemail URI pattern of the SIP edge, and recording limits.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,6 +32,31 @@ pub struct VoicemailConfig {
     pub recording_public_key: Option<String>,
     /// Mailboxes written into the store at start-up (added, or replaced by id).
     pub mailboxes: Vec<MailboxConfig>,
+    /// Address of the voicemail HTTP API (mailboxes and messages); off unless set.
+    pub api_listen: Option<SocketAddr>,
+    /// Bearer token of the API's admin calls (or `api-admin-token-file`).
+    pub api_admin_token: Option<Secret>,
+    /// File whose first line is the admin bearer token.
+    pub api_admin_token_file: Option<PathBuf>,
+    /// API connections served at once; more are answered 503.
+    pub api_max_connections: usize,
+}
+
+/// A secret read from the configuration: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// Whether `t` is acceptable as a bearer token: 16 or more characters, no spaces or
+/// control characters.
+pub fn token_ok(t: &str) -> bool {
+    t.len() >= 16 && !t.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// One `[[voicemail.mailboxes]]` entry.
@@ -54,6 +80,10 @@ impl Default for VoicemailConfig {
             min_free_bytes: 64 << 20,
             recording_public_key: None,
             mailboxes: Vec::new(),
+            api_listen: None,
+            api_admin_token: None,
+            api_admin_token_file: None,
+            api_max_connections: 16,
         }
     }
 }
@@ -124,6 +154,33 @@ impl VoicemailConfig {
         }
         if !self.enabled() && (!self.mailboxes.is_empty() || self.recording_public_key.is_some()) {
             return bad("mailboxes and recording-public-key need data-dir".into());
+        }
+        self.validate_api()
+    }
+
+    fn validate_api(&self) -> Result<(), VoicemailConfigError> {
+        let bad = |s: &str| Err(VoicemailConfigError(s.into()));
+        if self.api_listen.is_none() {
+            if self.api_admin_token.is_some() || self.api_admin_token_file.is_some() {
+                return bad("api-admin-token and api-admin-token-file need api-listen");
+            }
+            return Ok(());
+        }
+        if !self.enabled() {
+            return bad("api-listen needs data-dir");
+        }
+        if self.api_admin_token.is_some() && self.api_admin_token_file.is_some() {
+            return bad("give api-admin-token or api-admin-token-file, not both");
+        }
+        if self
+            .api_admin_token
+            .as_ref()
+            .is_some_and(|t| !token_ok(&t.0))
+        {
+            return bad("api-admin-token must be at least 16 characters, without spaces");
+        }
+        if !(1..=1024).contains(&self.api_max_connections) {
+            return bad("api-max-connections must be 1 to 1024");
         }
         Ok(())
     }
@@ -240,8 +297,28 @@ mod tests {
         c.mailboxes.push(c.mailboxes[0].clone());
         assert!(c.validate().is_err());
         c.mailboxes.pop();
+        c.api_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.validate().unwrap();
+        c.api_admin_token = Some(Secret("short".into()));
+        assert!(c.validate().is_err());
+        c.api_admin_token = Some(Secret("a-token-of-16-chars".into()));
+        c.validate().unwrap();
+        assert!(!format!("{c:?}").contains("a-token-of-16-chars"));
+        c.api_admin_token_file = Some("/tmp/token".into());
+        assert!(c.validate().is_err());
+        c.api_admin_token_file = None;
+        c.api_max_connections = 0;
+        assert!(c.validate().is_err());
+        c.api_max_connections = 4;
         c.data_dir = None;
         assert!(c.validate().is_err());
+        c.api_listen = None;
+        assert!(c.validate().is_err());
+        c.api_admin_token = None;
+        // Still refused: a mailbox without data-dir.
+        assert!(c.validate().is_err());
+        c.mailboxes.clear();
+        c.validate().unwrap();
     }
 
     #[test]

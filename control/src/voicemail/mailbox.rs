@@ -171,6 +171,17 @@ impl MailboxStore {
         self.put(MailboxId::parse(id)?, owner, public_key)
     }
 
+    /// Replaces the public key of mailbox `id` (key rotation); the owner stays.
+    pub fn set_public_key(
+        &mut self,
+        id: &str,
+        public_key: &str,
+    ) -> Result<Mailbox, VoicemailError> {
+        let mb = self.mailbox(id)?;
+        let (id, owner) = (mb.id.clone(), mb.owner.clone());
+        self.put(id, &owner, public_key)
+    }
+
     fn put(
         &mut self,
         id: MailboxId,
