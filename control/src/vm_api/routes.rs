@@ -20,7 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::voicemail::config::owner_user;
-use crate::voicemail::{Mailbox, MailboxId, MailboxStore, MessageEntry, VoicemailError};
+use crate::voicemail::{
+    list_messages, Mailbox, MailboxId, MailboxStore, MessageEntry, VoicemailError,
+};
 
 /// Who made the request, once authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -304,10 +306,19 @@ pub fn handle(route: &Route, caller: &Caller, body: &[u8], store: &Mutex<Mailbox
                 .set_public_key(id.as_str(), &b.public_key)
                 .map(|m| ok(200, mailbox_json(&m)))
         }
-        Route::Messages(_) => store.messages(id.as_str()).map(|list| {
-            let list: Vec<Value> = list.iter().map(message_json).collect();
-            ok(200, json!({"mailbox": id.as_str(), "messages": list}))
-        }),
+        Route::Messages(_) => match store.message_dir(id.as_str()) {
+            Ok(dir) => {
+                // Reading every file takes a while: deposits must not wait for it.
+                drop(store);
+                return list_messages(&dir)
+                    .map(|list| {
+                        let list: Vec<Value> = list.iter().map(message_json).collect();
+                        ok(200, json!({"mailbox": id.as_str(), "messages": list}))
+                    })
+                    .unwrap_or_else(store_error);
+            }
+            Err(e) => Err(e),
+        },
         Route::Download(_, rid) => {
             store
                 .open_message(id.as_str(), &rid.to_string())

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::BufReader;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use relay::record::writer::{MESSAGE_SUFFIX, PART_SUFFIX};
 use relay::record::{recover_dir, scan, EndRecord, RecordError, RecordingId, Recovered};
@@ -23,51 +23,57 @@ pub struct MessageEntry {
     pub damaged: bool,
 }
 
+/// The messages in a mailbox directory (from [`MailboxStore::message_dir`]), oldest first.
+/// Reads every file: callers sharing the store behind a lock can take the directory under
+/// the lock and list it after releasing it.
+pub fn list_messages(dir: &Path) -> Result<Vec<MessageEntry>, VoicemailError> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(rid) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(MESSAGE_SUFFIX))
+            .and_then(RecordingId::parse)
+        else {
+            continue;
+        };
+        let size = entry.metadata()?.len();
+        let scanned = File::open(entry.path())
+            .ok()
+            .and_then(|f| scan(BufReader::new(f)).ok());
+        out.push(match scanned {
+            Some(s) => MessageEntry {
+                recording_id: rid,
+                size,
+                start_unix_nanos: s.start_unix_nanos,
+                packets: s.packets,
+                end: s.end,
+                damaged: false,
+            },
+            None => MessageEntry {
+                recording_id: rid,
+                size,
+                start_unix_nanos: None,
+                packets: 0,
+                end: None,
+                damaged: true,
+            },
+        });
+    }
+    out.sort_by_key(|m| (m.start_unix_nanos, m.recording_id));
+    Ok(out)
+}
+
 impl MailboxStore {
     /// The messages of mailbox `id`, oldest first. Files being recorded are not listed.
     pub fn messages(&self, id: &str) -> Result<Vec<MessageEntry>, VoicemailError> {
-        let dir = self.message_dir(id)?;
-        let mut out = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e.into()),
-        };
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(rid) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(MESSAGE_SUFFIX))
-                .and_then(RecordingId::parse)
-            else {
-                continue;
-            };
-            let size = entry.metadata()?.len();
-            let scanned = File::open(entry.path())
-                .ok()
-                .and_then(|f| scan(BufReader::new(f)).ok());
-            out.push(match scanned {
-                Some(s) => MessageEntry {
-                    recording_id: rid,
-                    size,
-                    start_unix_nanos: s.start_unix_nanos,
-                    packets: s.packets,
-                    end: s.end,
-                    damaged: false,
-                },
-                None => MessageEntry {
-                    recording_id: rid,
-                    size,
-                    start_unix_nanos: None,
-                    packets: 0,
-                    end: None,
-                    damaged: true,
-                },
-            });
-        }
-        out.sort_by_key(|m| (m.start_unix_nanos, m.recording_id));
-        Ok(out)
+        list_messages(&self.message_dir(id)?)
     }
 
     fn message_path(&self, id: &str, recording_id: &str) -> Result<PathBuf, VoicemailError> {

@@ -14,4 +14,4 @@ mod mailbox;
 mod messages;
 
 pub use mailbox::{Mailbox, MailboxId, MailboxStore, VoicemailError};
-pub use messages::MessageEntry;
+pub use messages::{list_messages, MessageEntry};
