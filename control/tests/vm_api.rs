@@ -620,3 +620,56 @@ fn token_file_and_configuration_checks() {
     assert!(no_dir.validate().is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn large_messages_stream_to_several_clients_at_once() {
+    let dir = tempdir("large");
+    let d = Daemon::start(&config(46180, &dir)).unwrap();
+    let a = d.vm_api().unwrap().addr();
+    let store = d.voicemail().unwrap().clone();
+    let r = call(
+        a,
+        "PUT",
+        "/v1/mailboxes/big",
+        Auth::Admin,
+        Some(&mailbox("sip:bob@example.org", &key())),
+    );
+    assert_eq!(r.status, 201);
+    // About 1.2 MB: larger than one socket buffer's worth of writes.
+    let bytes = record(&store.lock().unwrap(), "big", 6000);
+    assert!(bytes.len() > 1_000_000);
+    let r = call(a, "GET", "/v1/mailboxes/big/messages", Auth::Admin, None);
+    let msg = r.json()["messages"][0]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/mailboxes/big/messages/{msg}");
+
+    // A client that connects and says nothing does not hold up the others: they are
+    // served while it is still waiting for its answer.
+    let mut idle = TcpStream::connect(a).unwrap();
+    let downloads: Vec<_> = (0..3)
+        .map(|_| {
+            let p = path.clone();
+            std::thread::spawn(move || call(a, "GET", &p, Auth::Basic("bob", "bob-pw"), None))
+        })
+        .collect();
+    for t in downloads {
+        let r = t.join().unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some(bytes.len().to_string()));
+        assert!(r.body == bytes, "download differs from the stored file");
+    }
+    idle.set_nonblocking(true).unwrap();
+    let mut one = [0u8; 1];
+    assert_eq!(
+        idle.read(&mut one).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "the idle client was answered before the downloads were served"
+    );
+    let c = d.vm_api().unwrap().counters();
+    assert_eq!(c.downloads.load(Ordering::Relaxed), 3);
+    assert_eq!(
+        c.download_bytes.load(Ordering::Relaxed),
+        3 * bytes.len() as u64
+    );
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}
