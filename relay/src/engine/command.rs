@@ -30,7 +30,7 @@ pub enum Command {
     DetachTap(LocalPort, u64),
     /// Remove the flow on the port (the port stays attached).
     Remove(LocalPort),
-    /// Read a flow's counters and the port's peer.
+    /// Read a flow's counters, its ingress stream position and the port's peer.
     Query(LocalPort),
     /// Send a datagram from the port (slow-path replies: STUN, DTLS).
     SendRaw {

@@ -93,6 +93,28 @@ pub struct FlowCounters {
     pub jitter: u32,
     /// Milliseconds since the last packet arrived (or since the flow was installed).
     pub idle_ms: u64,
+    /// Where the ingress RTP stream stands (none before the first accepted packet).
+    pub ingress_index: Option<StreamIndex>,
+}
+
+/// The position of a flow's current ingress RTP stream: its SSRC and the highest packet
+/// index accepted. For SRTP it is the receive context's index (RFC 3711 §3.3.1), so
+/// `roc()` is the rollover counter a late joiner needs; for plain RTP, the extended
+/// highest sequence number (RFC 3550 A.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamIndex {
+    pub ssrc: u32,
+    pub index: u64,
+}
+
+impl StreamIndex {
+    pub fn roc(&self) -> u32 {
+        (self.index >> 16) as u32
+    }
+
+    pub fn seq(&self) -> u16 {
+        self.index as u16
+    }
 }
 
 /// RFC 3550 A.1/A.3/A.8 reception statistics for the flow's current SSRC.
@@ -147,6 +169,12 @@ impl RtpStats {
     pub(crate) fn jitter(&self) -> u32 {
         (self.jitter_q4 >> 4) as u32
     }
+
+    /// The current SSRC and its extended highest sequence number.
+    pub(crate) fn current(&self) -> Option<(u32, u64)> {
+        let ssrc = self.ssrc?;
+        Some((ssrc, self.cycles as u64 + self.max_seq as u64))
+    }
 }
 
 /// A flow as the worker holds it.
@@ -178,7 +206,18 @@ impl Flow {
         c.rtp_lost = self.stats.lost();
         c.jitter = self.stats.jitter();
         c.tap_drops = self.taps.iter().map(|t| t.dropped()).sum();
+        c.ingress_index = self.ingress_index();
         c
+    }
+
+    /// Read on the worker when it answers a query (never on the packet path).
+    fn ingress_index(&self) -> Option<StreamIndex> {
+        let (ssrc, extended) = self.stats.current()?;
+        let index = match &self.spec.ingress {
+            Transform::Srtp(ctx) => ctx.rx_highest_index(ssrc)?,
+            Transform::Plain => extended,
+        };
+        Some(StreamIndex { ssrc, index })
     }
 
     pub(crate) fn count_ingress_error(&mut self, e: SrtpError) {
@@ -216,6 +255,45 @@ mod tests {
         // A new SSRC starts over.
         s.update(2, 100, 0, 0);
         assert_eq!(s.lost(), 0);
+    }
+
+    #[test]
+    fn ingress_index_follows_the_receive_context_across_a_rollover() {
+        use crate::srtp::{MasterKey, Policy, Suite};
+        let suite = Suite::AesCm128HmacSha1_80;
+        let key = MasterKey::new(suite, &[1; 16], &[2; 14]).unwrap();
+        let mut tx = SrtpContext::new(Policy::new(suite, key.clone())).unwrap();
+        let rx = SrtpContext::new(Policy::new(suite, key)).unwrap();
+        let mut flow = Flow::new(
+            FlowSpec {
+                ingress: Transform::Srtp(Box::new(rx)),
+                ..FlowSpec::plain(LocalPort { iface: 0, port: 1 })
+            },
+            0,
+        );
+        assert_eq!(flow.snapshot(0).ingress_index, None);
+        for (i, seq) in (65533u16..=65535).chain(0..3).enumerate() {
+            let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+            p[2..4].copy_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&[0; 20]);
+            let n = p.len();
+            p.resize(n + 10, 0);
+            let n = tx.protect(&mut p, n).unwrap();
+            let Transform::Srtp(ctx) = &mut flow.spec.ingress else {
+                unreachable!()
+            };
+            ctx.unprotect(&mut p[..n]).unwrap();
+            flow.stats.update(7, seq, i as u32 * 160, i as u64 * 160);
+        }
+        let at = flow.snapshot(0).ingress_index.unwrap();
+        assert_eq!((at.ssrc, at.roc(), at.seq()), (7, 1, 2));
+        // Plain RTP: the extended highest sequence number.
+        let mut plain = Flow::new(FlowSpec::plain(LocalPort { iface: 0, port: 1 }), 0);
+        for (i, seq) in [65535u16, 0, 1].into_iter().enumerate() {
+            plain.stats.update(9, seq, i as u32, i as u64);
+        }
+        let at = plain.snapshot(0).ingress_index.unwrap();
+        assert_eq!((at.ssrc, at.index), (9, 0x1_0001));
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod worker;
 
 pub use command::{Command, EngineEvent, Reply};
 pub use config::{Backend, EngineConfig, Interface};
-pub use flow::{FlowCounters, FlowSpec, Peer, Transform};
+pub use flow::{FlowCounters, FlowSpec, Peer, StreamIndex, Transform};
 pub use ports::PortShape;
 pub use stats::{WorkerStats, WorkerStatsSnapshot};
 pub use tap::{tap, Tap, TapKind, TapReceiver, TapRecord, TapWhat, TAP_MAX};

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use zeroize::Zeroize;
 
-use crate::engine::{TapKind, TapReceiver, TAP_MAX};
-use crate::srtp::{Error as SrtpError, MasterKey, Policy, SrtpContext, Suite, MAX_SRTP_TRAILER};
+use crate::engine::{StreamIndex, TapKind, TapReceiver, TAP_MAX};
+use crate::srtp::{
+    estimate_index, Error as SrtpError, MasterKey, Policy, SrtpContext, Suite, MAX_SRTP_TRAILER,
+};
 
 use super::envelope::{KeyMaterial, Origin};
 use super::integrity::StopReason;
@@ -33,6 +35,11 @@ pub enum LegSource {
     /// is the rollover counter of the first packet the tap will see (0 when the tap is
     /// attached with the flow, as for a voicemail deposit).
     Srtp { policy: Policy, initial_roc: u32 },
+    /// SRTP joined mid-stream: `after` is where the engine's ingress stream stood when the
+    /// tap was attached ([`FlowCounters::ingress_index`](crate::engine::FlowCounters)).
+    /// Each packet's index is estimated from it the usual way (RFC 3711 §3.3.1), so a
+    /// packet that crossed a rollover while the tap was being attached is still right.
+    SrtpJoined { policy: Policy, after: StreamIndex },
     /// Plain RTP.
     Plain,
 }
@@ -90,6 +97,8 @@ enum Mode {
         /// The ROC to give the first SSRC seen, then that SSRC and ROC.
         initial_roc: Option<u32>,
         roc_of: Option<(u32, u32)>,
+        /// For a stream joined mid-way: where the engine's stream stood.
+        joined: Option<StreamIndex>,
     },
     /// Decoded with `ingress` (if SRTP), protected with `tx` under a fresh key.
     Reprotect {
@@ -122,20 +131,33 @@ fn mode_for(source: LegSource) -> Result<Mode, RecordError> {
         LegSource::Srtp {
             policy,
             initial_roc,
-        } => {
-            let ctx = SrtpContext::new(policy.clone()).map_err(|_| RecordError::BadLegs)?;
-            if as_received(&policy) {
-                Ok(Mode::AsReceived {
-                    ctx,
-                    unsealed: Some(policy),
-                    next: None,
-                    initial_roc: (initial_roc != 0).then_some(initial_roc),
-                    roc_of: None,
-                })
-            } else {
-                fresh_reprotect(Some(ctx))
-            }
-        }
+        } => srtp_mode(policy, (initial_roc != 0).then_some(initial_roc), None),
+        LegSource::SrtpJoined { policy, after } => srtp_mode(policy, None, Some(after)),
+    }
+}
+
+fn srtp_mode(
+    policy: Policy,
+    initial_roc: Option<u32>,
+    joined: Option<StreamIndex>,
+) -> Result<Mode, RecordError> {
+    let mut ctx = SrtpContext::new(policy.clone()).map_err(|_| RecordError::BadLegs)?;
+    if let Some(j) = joined {
+        // The engine accepted `j.index`: the next packet is estimated from there.
+        let next = j.index + 1;
+        ctx.set_rx_roc(j.ssrc, (next >> 16) as u32, next as u16);
+    }
+    if as_received(&policy) {
+        Ok(Mode::AsReceived {
+            ctx,
+            unsealed: Some(policy),
+            next: None,
+            initial_roc,
+            roc_of: None,
+            joined,
+        })
+    } else {
+        fresh_reprotect(Some(ctx))
     }
 }
 
@@ -257,6 +279,7 @@ impl MessageSession {
                 next,
                 initial_roc,
                 roc_of,
+                joined,
             } => {
                 if let Some(roc) = initial_roc.take() {
                     ctx.set_rx_roc(ssrc, roc, seq);
@@ -284,8 +307,14 @@ impl MessageSession {
                         if let Some(policy) = unsealed.take() {
                             // Only the first envelope's first SSRC has a ROC other than 0: a
                             // re-keyed context starts afresh, as the engine's does.
-                            let roc = match *roc_of {
-                                Some((s, r)) if s == ssrc && !self.writer.is_keyed(leg as u32) => r,
+                            let first = !self.writer.is_keyed(leg as u32);
+                            let roc = match (*roc_of, *joined) {
+                                (Some((s, r)), _) if s == ssrc && first => r,
+                                // The index this packet was just accepted at.
+                                (_, Some(j)) if j.ssrc == ssrc && first => {
+                                    estimate_index(Some(j.index), seq)
+                                        .map_or(0, |i| (i >> 16) as u32)
+                                }
                                 _ => 0,
                             };
                             let km = KeyMaterial {

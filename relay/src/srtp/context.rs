@@ -259,6 +259,13 @@ impl SrtpContext {
     }
 
     /// Bytes `protect` appends to an RTP packet.
+    /// The highest SRTP packet index received and accepted for `ssrc`, if any; its
+    /// rollover counter is `index >> 16` (RFC 3711 §3.3.1). Reading it neither allocates
+    /// nor counts as use of the stream.
+    pub fn rx_highest_index(&self, ssrc: u32) -> Option<u64> {
+        self.rx.list.iter().find(|s| s.ssrc == ssrc)?.rtp.top()
+    }
+
     pub fn srtp_overhead(&self) -> usize {
         self.mki_len + self.rtp_tag_len()
     }
