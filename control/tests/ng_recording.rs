@@ -135,3 +135,280 @@ fn recording_without_a_key_is_a_clear_error() {
     );
     d.drain_and_stop(Duration::ZERO);
 }
+
+/// An answered SDES call between two local endpoints, with each side's sending and
+/// receiving contexts.
+struct SdesCall {
+    a: std::net::UdpSocket,
+    b: std::net::UdpSocket,
+    relay_for_a: std::net::SocketAddr,
+    relay_for_b: std::net::SocketAddr,
+    a_tx: relay::srtp::SrtpContext,
+    a_rx: relay::srtp::SrtpContext,
+    b_tx: relay::srtp::SrtpContext,
+    b_rx: relay::srtp::SrtpContext,
+}
+
+impl SdesCall {
+    /// Offers and answers `call`, with `offer_flags` in the offer and `answer_extra`
+    /// (key, value) in the answer; returns the call and both replies.
+    fn set_up(
+        c: &mut Client,
+        call: &str,
+        offer_flags: &[&str],
+        answer_extra: Option<(&str, &str)>,
+        between: impl FnOnce(&mut Client),
+    ) -> (SdesCall, Value, Value) {
+        let (a, b) = (endpoint(), endpoint());
+        let a_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[5; 16], &[6; 14]).unwrap();
+        let b_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[7; 16], &[8; 14]).unwrap();
+        let offered = c.cmd(offer(
+            call,
+            "tag-a",
+            &sdp(
+                a.local_addr().unwrap().port(),
+                Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key)),
+            ),
+            offer_flags,
+        ));
+        assert_eq!(s(&offered, "result"), "ok", "{offered:?}");
+        let (relay_for_b, k) = relay_side(&s(&offered, "sdp"));
+        let relay_key_b = k.unwrap().1;
+        between(c);
+        let mut req = answer(
+            call,
+            "tag-a",
+            "tag-b",
+            &sdp(
+                b.local_addr().unwrap().port(),
+                Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key)),
+            ),
+        );
+        if let Some((k, v)) = answer_extra {
+            req = req.with(k, v);
+        }
+        let answered = c.cmd(req);
+        assert_eq!(s(&answered, "result"), "ok", "{answered:?}");
+        let (relay_for_a, k) = relay_side(&s(&answered, "sdp"));
+        let relay_key_a = k.unwrap().1;
+        let call = SdesCall {
+            relay_for_a,
+            relay_for_b,
+            a_tx: ctx(&a_key),
+            b_rx: ctx(&relay_key_b),
+            b_tx: ctx(&b_key),
+            a_rx: ctx(&relay_key_a),
+            a,
+            b,
+        };
+        (call, offered, answered)
+    }
+
+    /// a → b with sequence number `seq`, checked on arrival.
+    fn a_to_b(&mut self, seq: u16) {
+        let mut buf = [0u8; 2048];
+        let p = protect(&mut self.a_tx, seq);
+        self.a.send_to(&p, self.relay_for_a).unwrap();
+        let (n, _) = self.b.recv_from(&mut buf).unwrap();
+        assert_eq!(self.b_rx.unprotect(&mut buf[..n]).unwrap(), 172);
+    }
+
+    /// b → a with sequence number `seq`, checked on arrival.
+    fn b_to_a(&mut self, seq: u16) {
+        let mut buf = [0u8; 2048];
+        let p = protect(&mut self.b_tx, seq);
+        self.b.send_to(&p, self.relay_for_b).unwrap();
+        let (n, _) = self.a.recv_from(&mut buf).unwrap();
+        assert_eq!(self.a_rx.unprotect(&mut buf[..n]).unwrap(), 172);
+    }
+}
+
+fn recordings_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("recordings"))
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The sequence numbers stored per direction (decrypted and authenticated with `key`),
+/// and whether the file was closed with its end block.
+fn read_back(path: &Path, key: &PrivateKey) -> ([Vec<u16>; 2], bool) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut seqs = [Vec::new(), Vec::new()];
+    let summary = relay::record::read(&bytes[..], key, |p| {
+        assert!(p.rtp[12..].iter().all(|&x| x == 0));
+        seqs[p.leg as usize].push(u16::from_be_bytes([p.rtp[2], p.rtp[3]]));
+    })
+    .unwrap();
+    (seqs, summary.end.is_some())
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sg-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn recording_started_after_a_rollover_decrypts() {
+    let dir = tempdir("ngrec-roc");
+    let key = PrivateKey::generate().unwrap();
+    let d = start(58900, Some((&dir, &key)));
+    let mut c = Client::new(&d);
+    let (mut call, _, _) = SdesCall::set_up(&mut c, "roc-1", &[], None, |_| {});
+    // a → b has rolled over (ROC 1) before the recording starts; b → a stands at 65530
+    // (ROC 0) and rolls over once the recording runs.
+    for seq in (65500..=65535).chain(0..10) {
+        call.a_to_b(seq);
+    }
+    for seq in 65490..=65530 {
+        call.b_to_a(seq);
+    }
+    assert_eq!(s(&rec(&mut c, "start recording", "roc-1"), "result"), "ok");
+    for seq in 10..30 {
+        call.a_to_b(seq);
+    }
+    for seq in (65531..=65535).chain(0..15) {
+        call.b_to_a(seq);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(s(&rec(&mut c, "stop recording", "roc-1"), "result"), "ok");
+    let files = recordings_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (seqs, closed) = read_back(&files[0], &key);
+    assert!(closed);
+    // Each direction has its own interface; their order follows the call's monologues.
+    let a_side: Vec<u16> = (10..30).collect();
+    let b_side: Vec<u16> = (65531..=65535).chain(0..15).collect();
+    assert!(
+        seqs.contains(&a_side) && seqs.contains(&b_side),
+        "stored {seqs:?}"
+    );
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn record_call_and_early_start_begin_at_the_answer() {
+    let dir = tempdir("ngrec-offer");
+    let key = PrivateKey::generate().unwrap();
+    let d = start(59000, Some((&dir, &key)));
+    let mut c = Client::new(&d);
+
+    // The flag in the offer: no warning about it, recorded from the answer on, closed by
+    // delete without any recording command.
+    let (mut call, offered, answered) =
+        SdesCall::set_up(&mut c, "rc-1", &["record-call"], None, |_| {});
+    for r in [&offered, &answered] {
+        assert!(!s(r, "warning").contains("record"), "{r:?}");
+    }
+    for seq in 0..10 {
+        call.a_to_b(seq);
+        call.b_to_a(seq + 100);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let r = c.cmd(
+        Value::dict()
+            .with("command", "delete")
+            .with("call-id", "rc-1"),
+    );
+    assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    let files = recordings_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (seqs, closed) = read_back(&files[0], &key);
+    assert!(closed);
+    assert!(seqs.contains(&(0..10).collect()) && seqs.contains(&(100..110).collect()));
+
+    // `start recording` between offer and answer is remembered.
+    let (mut call, _, _) = SdesCall::set_up(&mut c, "rc-2", &[], None, |c| {
+        let r = rec(c, "start recording", "rc-2");
+        assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    });
+    for seq in 0..5 {
+        call.a_to_b(seq);
+        call.b_to_a(seq);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(s(&rec(&mut c, "stop recording", "rc-2"), "result"), "ok");
+    let files = recordings_in(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+
+    // `record-call: no` in the answer cancels the offer's request: nothing recorded.
+    let (mut call, _, _) =
+        SdesCall::set_up(&mut c, "rc-3", &[], Some(("record-call", "no")), |c| {
+            assert_eq!(s(&rec(c, "start recording", "rc-3"), "result"), "ok")
+        });
+    for seq in 0..5 {
+        call.a_to_b(seq);
+    }
+    let r = rec(&mut c, "stop recording", "rc-3");
+    assert!(!s(&r, "warning").is_empty(), "{r:?}");
+    assert_eq!(recordings_in(&dir).len(), 2);
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn record_call_without_a_key_warns() {
+    let d = start(59100, None);
+    let mut c = Client::new(&d);
+    let (_call, offered, _) = SdesCall::set_up(&mut c, "nk-1", &["record-call"], None, |_| {});
+    assert!(
+        s(&offered, "warning").contains("recording-public-key"),
+        "{offered:?}"
+    );
+    d.drain_and_stop(Duration::ZERO);
+}
+
+#[test]
+fn a_call_dropped_for_idle_media_closes_its_recording() {
+    let dir = tempdir("ngrec-idle");
+    let key = PrivateKey::generate().unwrap();
+    let d = {
+        let mut c = Config::default();
+        c.ng.listen = "127.0.0.1:0".parse().unwrap();
+        c.metrics.listen = None;
+        c.sip.enabled = false;
+        c.media.port_min = 59200;
+        c.media.port_max = 59299;
+        c.media.workers = 1;
+        c.media.pin = false;
+        c.media.idle_timeout = 1;
+        c.voicemail.data_dir = Some(dir.clone());
+        c.voicemail.recording_public_key = Some(key.public_key().to_base64());
+        c.validate().unwrap();
+        Daemon::start(&c).unwrap()
+    };
+    let mut c = Client::new(&d);
+    let (mut call, _, _) = SdesCall::set_up(&mut c, "idle-1", &["record-call"], None, |_| {});
+    for seq in 0..5 {
+        call.a_to_b(seq);
+        call.b_to_a(seq);
+    }
+    // No more media: the relay drops the call after about a second, and the recording is
+    // closed and renamed complete without any signalling.
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    let done = loop {
+        let files = recordings_in(&dir);
+        if files.len() == 1 && files[0].extension().is_some_and(|e| e == "pcapng") {
+            break files[0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not closed: {files:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (seqs, closed) = read_back(&done, &key);
+    assert!(closed, "the end block is there");
+    assert_eq!(seqs, [(0..5).collect::<Vec<_>>(), (0..5).collect()]);
+    let r = c.cmd(
+        Value::dict()
+            .with("command", "query")
+            .with("call-id", "idle-1"),
+    );
+    assert_eq!(s(&r, "result"), "error", "the call is gone: {r:?}");
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -29,8 +29,8 @@ pub struct CallControl {
     pub(crate) strict_source: bool,
     /// Lawful interception of live calls, when configured.
     pub(crate) li: Option<Arc<crate::li_admin::LiCalls>>,
-    /// ng `start recording`: sealed recordings, when `[voicemail] recording-public-key` is set.
-    pub(crate) recordings: Option<super::recording::CallRecordings>,
+    /// Sealed call recordings, when `[voicemail] recording-public-key` is set.
+    pub(crate) recordings: Option<super::recording::SharedRecordings>,
 }
 
 impl NgHandler for CallControl {
@@ -294,17 +294,15 @@ impl CallControl {
             if req.metadata.is_some() {
                 call.metadata = req.metadata.clone();
             }
-            if req.record_call == Some(true) {
-                call.record = true;
-                warnings.push(
-                    "record-call at offer time is not implemented; use start recording".into(),
-                );
+            if let Some(r) = req.record_call {
+                call.record = r;
             }
         }
         // Taps go on the call's ports now, so its flows carry them from their first packet.
         if let Some(li) = &self.li {
             li.call_changed(&reg, call_id);
         }
+        warnings.extend(self.record_call(&reg, call_id, req.record_call));
         rewrite(&mut sdp, &locals, &Self::rewrite_options(req));
         finish(NgResponse::with_sdp(sdp.to_string()), warnings)
     }
@@ -333,6 +331,7 @@ impl CallControl {
                 .map(|h| fingerprint_hash(h).to_string()),
             remove_ice_toward_offerer: req.ice == Some(Ice::Remove),
         };
+        let mut warnings = ignored_options(req);
         let locals = {
             let mut reg = self.lock();
             match reg.answer(call_id, from_tag, to_tag, &media, &opts) {
@@ -340,6 +339,12 @@ impl CallControl {
                     if let Some(li) = &self.li {
                         li.call_changed(&reg, call_id);
                     }
+                    if let Some(call) = reg.call_mut(call_id) {
+                        if let Some(r) = req.record_call {
+                            call.record = r;
+                        }
+                    }
+                    warnings.extend(self.record_call(&reg, call_id, req.record_call));
                     l
                 }
                 Err(e) => {
@@ -349,7 +354,7 @@ impl CallControl {
             }
         };
         rewrite(&mut sdp, &locals, &Self::rewrite_options(req));
-        finish(NgResponse::with_sdp(sdp.to_string()), ignored_options(req))
+        finish(NgResponse::with_sdp(sdp.to_string()), warnings)
     }
 
     fn delete(&mut self, req: &NgRequest) -> NgResponse {
@@ -362,9 +367,9 @@ impl CallControl {
         if req.has(Flag::ToTag) {
             warnings.push("to-tag: the whole call is deleted".to_string());
         }
-        self.recording_ends(call_id);
         let deleted = {
             let mut reg = self.lock();
+            self.recording_ends(&reg, call_id);
             let r = reg.delete(call_id, delay);
             if let Some(li) = &self.li {
                 li.call_changed(&reg, call_id);

@@ -3,6 +3,7 @@
 
 mod handler;
 mod query;
+mod record_policy;
 mod recording;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -12,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use handler::CallControl;
+pub use record_policy::RecordUsers;
 
 use crate::call::CallRegistry;
 use crate::config::Config;
@@ -53,6 +55,8 @@ impl Daemon {
         let ng_addr = socket.local_addr()?;
         let li = crate::li_admin::start_configured(&config.li, registry.clone())?;
         let li_calls = li.as_ref().map(|l| l.calls.clone());
+        let recordings = recording::CallRecordings::configured(&config.voicemail)
+            .map(|r| Arc::new(Mutex::new(r)));
         let mut control = CallControl {
             li: li_calls.clone(),
             registry: registry.clone(),
@@ -61,7 +65,7 @@ impl Daemon {
             started: SystemTime::now(),
             delete_delay: config.ng.delete_delay,
             strict_source: config.media.strict_source,
-            recordings: recording::CallRecordings::configured(&config.voicemail),
+            recordings: recordings.clone(),
         };
         let mut threads = Vec::new();
         let (stop_ng, m) = (stop.clone(), metrics.clone());
@@ -94,20 +98,37 @@ impl Daemon {
                 Duration::from_secs(config.dtls.handshake_timeout.max(1)),
             );
         // The SIP edge's calls are matched as soon as their media is installed, like ng's.
-        let after_answer: Option<crate::sip::media::AnswerHook> = li_calls.clone().map(|li| {
+        let li_hook: Option<crate::sip::media::AnswerHook> = li_calls.clone().map(|li| {
             Arc::new(move |reg: &CallRegistry, call_id: &str| li.call_changed(reg, call_id))
                 as crate::sip::media::AnswerHook
         });
-        let (stop_ev, reg, eng, li_ev) = (
+        // Calls of the users the recording policy lists are recorded from their answer on.
+        // Voicemail deposits are not: a message is sealed to its mailbox owner only.
+        let after_answer = match recordings.clone() {
+            Some(rec) => {
+                let li = li_hook.clone();
+                Some(Arc::new(move |reg: &CallRegistry, call_id: &str| {
+                    if let Some(li) = &li {
+                        li(reg, call_id);
+                    }
+                    recording::lock(&rec).after_answer(reg, call_id);
+                }) as crate::sip::media::AnswerHook)
+            }
+            None => li_hook.clone(),
+        };
+        let (stop_ev, reg, eng, li_ev, rec_ev) = (
             stop.clone(),
             registry.clone(),
             engine.clone(),
             li_calls.clone(),
+            recordings.clone(),
         );
         threads.push(
             std::thread::Builder::new()
                 .name("srtpgate-events".into())
-                .spawn(move || events_loop(&stop_ev, &reg, &eng, li_ev.as_deref()))?,
+                .spawn(move || {
+                    events_loop(&stop_ev, &reg, &eng, li_ev.as_deref(), rec_ev.as_ref())
+                })?,
         );
         // Mailboxes from the configuration, and crashed messages recovered, before any
         // call can deposit.
@@ -120,7 +141,7 @@ impl Daemon {
             registry.clone(),
             draining.clone(),
             config.media.strict_source,
-            after_answer.clone(),
+            after_answer,
             voicemail.clone().map(|store| {
                 Box::new(
                     crate::sip::deposit::RegistryDeposit::new(
@@ -128,7 +149,7 @@ impl Daemon {
                         store,
                         config.voicemail.clone(),
                     )
-                    .with_after_answer(after_answer),
+                    .with_after_answer(li_hook),
                 ) as Box<dyn crate::sip::deposit::Deposit>
             }),
         )?;
@@ -282,6 +303,7 @@ fn events_loop(
     reg: &Mutex<CallRegistry>,
     eng: &Engine,
     li: Option<&crate::li_admin::LiCalls>,
+    recordings: Option<&recording::SharedRecordings>,
 ) {
     const ROUND: Duration = Duration::from_millis(10);
     const SLOW_PATH_BUDGET: usize = 256;
@@ -328,6 +350,10 @@ fn events_loop(
             // Calls the SIP edge set up, and calls timers removed, are (un)tapped here.
             if let Some(li) = li {
                 li.tick(&r);
+            }
+            // Recordings of calls that are gone are closed with their end block.
+            if let Some(rec) = recordings {
+                recording::lock(rec).tick(&r);
             }
         }
     }

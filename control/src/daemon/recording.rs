@@ -1,10 +1,18 @@
-//! ng `start recording` / `stop recording`: the call's legs, each direction as received,
-//! written in the sealed voicemail format (docs/voicemail.md) to the operator's recording
-//! public key (`[voicemail] recording-public-key`), under `<data-dir>/recordings`. The
-//! relay never holds the matching private key.
-
-use std::collections::HashMap;
+//! Call recording: the call's legs, each direction as received, written in the sealed
+//! voicemail format (docs/voicemail.md) to the operator's recording public key
+//! (`[voicemail] recording-public-key`), under `<data-dir>/recordings`. The relay never
+//! holds the matching private key.
+//!
+//! A recording is asked for by ng `start recording` or `record-call`, or by the per-user
+//! policy (`[voicemail] record-users`, [`RecordUsers`]); it starts as soon as the call has
+//! an answered stream and ends with `stop recording`, `record-call=no`, the call's deletion,
+//! or its removal by the relay (idle media, timers), found on the daemon's timer round.
+//!
+//! Locking: callers hold the call registry, then take [`CallRecordings`] (never the other
+//! way round).
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use relay::engine::{tap, Command, LocalPort, TapWhat};
@@ -14,6 +22,8 @@ use relay::srtp::Policy;
 use crate::call::{CallRegistry, CryptoLine};
 use crate::ng::{NgRequest, NgResponse};
 use crate::voicemail::config::VoicemailConfig;
+
+use super::record_policy::RecordUsers;
 
 /// The "mailbox" id written into recordings' envelopes, and their directory name.
 pub const RECORDINGS: &str = "recordings";
@@ -26,10 +36,31 @@ struct Session {
     taps: Vec<(LocalPort, u64)>,
 }
 
-/// Running call recordings, by call id.
+/// Running call recordings, by call id, and calls waiting for an answer to be recorded.
 pub struct CallRecordings {
     cfg: RecorderConfig,
     sessions: HashMap<String, Session>,
+    /// Calls to record as soon as a stream is answered.
+    pending: HashSet<String>,
+    users: RecordUsers,
+}
+
+/// What [`CallRecordings::start`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Recording (now, or already).
+    Recording,
+    /// The call has no answered stream yet: it is recorded from its answer on.
+    AtAnswer,
+}
+
+/// The daemon's recordings, shared by the ng handler, the SIP edge's hook and the timer
+/// round.
+pub type SharedRecordings = Arc<Mutex<CallRecordings>>;
+
+/// Locks the recordings (after the registry).
+pub fn lock(r: &SharedRecordings) -> MutexGuard<'_, CallRecordings> {
+    r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn policy_of(line: &CryptoLine) -> Policy {
@@ -51,7 +82,11 @@ impl CallRecordings {
     pub fn configured(c: &VoicemailConfig) -> Option<CallRecordings> {
         let dir = c.data_dir.as_ref()?.join(RECORDINGS);
         let recipient = PublicKey::from_base64(c.recording_public_key.as_deref()?).ok()?;
+        // Validated with the configuration.
+        let users = RecordUsers::parse(&c.record_users).unwrap_or_default();
         Some(CallRecordings {
+            pending: HashSet::new(),
+            users,
             cfg: RecorderConfig {
                 dir,
                 mailbox_id: RECORDINGS.into(),
@@ -65,54 +100,70 @@ impl CallRecordings {
         })
     }
 
-    /// Starts recording every answered stream of `call_id` (one interface per direction).
-    pub fn start(&mut self, reg: &CallRegistry, call_id: &str) -> Result<(), String> {
+    /// Records every answered stream of `call_id` from now on; a call with no answered
+    /// stream yet is recorded from its answer on.
+    pub fn start(&mut self, reg: &CallRegistry, call_id: &str) -> Result<Started, String> {
         if self.sessions.contains_key(call_id) {
-            return Ok(());
+            return Ok(Started::Recording);
         }
         let call = reg.call(call_id).ok_or("Unknown call-ID")?;
+        let answered: Vec<_> = call
+            .monologues
+            .iter()
+            .enumerate()
+            .flat_map(|(mi, m)| m.legs.iter().map(move |l| (mi, l)))
+            .filter(|(_, l)| l.negotiated.is_some() && l.remote.port != 0)
+            .collect();
+        if answered.is_empty() {
+            self.pending.insert(call_id.to_string());
+            return Ok(Started::AtAnswer);
+        }
         let mut legs = Vec::new();
         let mut taps = Vec::new();
-        for (mi, m) in call.monologues.iter().enumerate() {
-            for l in m
-                .legs
-                .iter()
-                .filter(|l| l.negotiated.is_some() && l.remote.port != 0)
-            {
-                let source = match l.negotiated.as_ref().and_then(|n| n.rx.as_ref()) {
-                    // A recording started mid-call assumes ROC 0 (the engine does not
-                    // report it): right for the first 65536 packets of a stream.
-                    Some(line) => LegSource::Srtp {
-                        policy: policy_of(line),
-                        initial_roc: 0,
-                    },
-                    None => LegSource::Plain,
-                };
-                let id = NEXT_TAP.fetch_add(1, Ordering::Relaxed);
-                let (t, rx) = tap(id, TapWhat::AsReceived, 0, TAP_CAPACITY);
-                if let Err(e) = reg
-                    .engine()
-                    .apply(l.ports.rtp, Command::AttachTap(l.ports.rtp, t))
-                {
-                    detach(reg, &taps);
-                    return Err(format!("attaching a tap failed: {e}"));
+        for (mi, l) in answered {
+            let source = match l.negotiated.as_ref().and_then(|n| n.rx.as_ref()) {
+                Some(line) => {
+                    let policy = policy_of(line);
+                    // Where the ingress stream stands, read before the tap is attached:
+                    // the recorder estimates each later packet's index from it.
+                    match reg.engine().query(l.ports.rtp) {
+                        Ok((c, _)) => match c.ingress_index {
+                            Some(after) => LegSource::SrtpJoined { policy, after },
+                            None => LegSource::Srtp {
+                                policy,
+                                initial_roc: 0,
+                            },
+                        },
+                        Err(e) => {
+                            detach(reg, &taps);
+                            return Err(format!("querying the stream failed: {e}"));
+                        }
+                    }
                 }
-                taps.push((l.ports.rtp, id));
-                legs.push(Leg {
-                    name: format!("side{mi}-stream{}", l.index),
-                    source,
-                    tap: rx,
-                });
+                None => LegSource::Plain,
+            };
+            let id = NEXT_TAP.fetch_add(1, Ordering::Relaxed);
+            let (t, rx) = tap(id, TapWhat::AsReceived, 0, TAP_CAPACITY);
+            if let Err(e) = reg
+                .engine()
+                .apply(l.ports.rtp, Command::AttachTap(l.ports.rtp, t))
+            {
+                detach(reg, &taps);
+                return Err(format!("attaching a tap failed: {e}"));
             }
-        }
-        if legs.is_empty() {
-            return Err("the call has no answered stream to record".into());
+            taps.push((l.ports.rtp, id));
+            legs.push(Leg {
+                name: format!("side{mi}-stream{}", l.index),
+                source,
+                tap: rx,
+            });
         }
         match Recorder::start(self.cfg.clone(), legs) {
             Ok(recorder) => {
+                self.pending.remove(call_id);
                 self.sessions
                     .insert(call_id.to_string(), Session { recorder, taps });
-                Ok(())
+                Ok(Started::Recording)
             }
             Err(e) => {
                 detach(reg, &taps);
@@ -121,10 +172,41 @@ impl CallRecordings {
         }
     }
 
+    /// After a call's media was installed (an answer) or its identities set: starts the
+    /// recordings asked for before the answer and those the per-user policy wants.
+    pub fn after_answer(&mut self, reg: &CallRegistry, call_id: &str) {
+        if self.sessions.contains_key(call_id) {
+            return;
+        }
+        let wanted = self.pending.contains(call_id)
+            || reg.call(call_id).is_some_and(|c| self.users.covers(c));
+        if wanted {
+            if let Err(e) = self.start(reg, call_id) {
+                tracing::warn!(call = %call_id, error = %e, "call recording could not start");
+            }
+        }
+    }
+
+    /// Closes the recordings of calls that are gone (deleted by the SIP edge, dropped for
+    /// idle media, removed by a timer).
+    pub fn tick(&mut self, reg: &CallRegistry) {
+        self.pending.retain(|id| reg.call(id).is_some());
+        let gone: Vec<String> = self
+            .sessions
+            .keys()
+            .filter(|id| reg.call(id).is_none())
+            .cloned()
+            .collect();
+        for id in gone {
+            self.stop(reg, &id);
+        }
+    }
+
     /// Stops the call's recording (closed, renamed complete); `false` when none ran.
     pub fn stop(&mut self, reg: &CallRegistry, call_id: &str) -> bool {
+        let was_pending = self.pending.remove(call_id);
         let Some(s) = self.sessions.remove(call_id) else {
-            return false;
+            return was_pending;
         };
         detach(reg, &s.taps);
         match s.recorder.stop() {
@@ -148,19 +230,21 @@ fn detach(reg: &CallRegistry, taps: &[(LocalPort, u64)]) {
     }
 }
 
+const NOT_CONFIGURED: &str =
+    "Recording is not configured: set [voicemail] data-dir and recording-public-key";
+
 impl super::handler::CallControl {
     pub(super) fn start_recording(&mut self, req: &NgRequest) -> NgResponse {
         let Some(call_id) = req.call_id.as_deref() else {
             return NgResponse::error("missing call-id");
         };
-        let Some(rec) = self.recordings.as_mut() else {
-            return NgResponse::error(
-                "Recording is not configured: set [voicemail] data-dir and recording-public-key",
-            );
+        let Some(rec) = self.recordings.as_ref() else {
+            return NgResponse::error(NOT_CONFIGURED);
         };
         let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        match rec.start(&reg, call_id) {
-            Ok(()) => NgResponse::ok(),
+        let r = lock(rec).start(&reg, call_id);
+        match r {
+            Ok(_) => NgResponse::ok(),
             Err(e) => NgResponse::error(e),
         }
     }
@@ -169,24 +253,49 @@ impl super::handler::CallControl {
         let Some(call_id) = req.call_id.as_deref() else {
             return NgResponse::error("missing call-id");
         };
-        let Some(rec) = self.recordings.as_mut() else {
-            return NgResponse::error(
-                "Recording is not configured: set [voicemail] data-dir and recording-public-key",
-            );
+        let Some(rec) = self.recordings.as_ref() else {
+            return NgResponse::error(NOT_CONFIGURED);
         };
         let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        if rec.stop(&reg, call_id) {
+        let stopped = lock(rec).stop(&reg, call_id);
+        if stopped {
             NgResponse::ok()
         } else {
             NgResponse::ok().warn("the call was not being recorded")
         }
     }
 
+    /// ng `record-call` in an offer or answer, and the recordings asked for before the
+    /// answer: run with the registry locked, after the call's media was set up. A warning
+    /// when recording was asked for but is not configured.
+    pub(super) fn record_call(
+        &self,
+        reg: &CallRegistry,
+        call_id: &str,
+        record_call: Option<bool>,
+    ) -> Option<String> {
+        let Some(rec) = self.recordings.as_ref() else {
+            return (record_call == Some(true)).then(|| format!("record-call: {NOT_CONFIGURED}"));
+        };
+        let mut rec = lock(rec);
+        match record_call {
+            Some(true) => {
+                if let Err(e) = rec.start(reg, call_id) {
+                    return Some(format!("record-call: {e}"));
+                }
+            }
+            Some(false) => {
+                rec.stop(reg, call_id);
+            }
+            None => rec.after_answer(reg, call_id),
+        }
+        None
+    }
+
     /// Closes the recording of a call being deleted.
-    pub(super) fn recording_ends(&mut self, call_id: &str) {
-        if let Some(rec) = self.recordings.as_mut() {
-            let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-            rec.stop(&reg, call_id);
+    pub(super) fn recording_ends(&self, reg: &CallRegistry, call_id: &str) {
+        if let Some(rec) = self.recordings.as_ref() {
+            lock(rec).stop(reg, call_id);
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct VoicemailConfig {
     pub min_free_bytes: u64,
     /// Operator's X25519 public key (base64) for call recordings (ng `start recording`).
     pub recording_public_key: Option<String>,
+    /// Users whose every call (by or to them) is recorded to `recording-public-key`:
+    /// user names (`alice`), SIP URIs (`sip:carol@example.org`) or numbers.
+    pub record_users: Vec<String>,
     /// Mailboxes written into the store at start-up (added, or replaced by id).
     pub mailboxes: Vec<MailboxConfig>,
     /// Address of the voicemail HTTP API (mailboxes and messages); off unless set.
@@ -79,6 +82,7 @@ impl Default for VoicemailConfig {
             fsync: "on-close".into(),
             min_free_bytes: 64 << 20,
             recording_public_key: None,
+            record_users: Vec::new(),
             mailboxes: Vec::new(),
             api_listen: None,
             api_admin_token: None,
@@ -138,6 +142,10 @@ impl VoicemailConfig {
                 return bad("recording-public-key is not a base64 X25519 public key".into());
             }
         }
+        if !self.record_users.is_empty() && self.recording_public_key.is_none() {
+            return bad("record-users needs recording-public-key".into());
+        }
+        crate::daemon::RecordUsers::parse(&self.record_users).map_err(VoicemailConfigError)?;
         for (i, m) in self.mailboxes.iter().enumerate() {
             if MailboxId::parse(&m.id).is_err() {
                 return bad(format!("mailbox id {:?} is not valid", m.id));
