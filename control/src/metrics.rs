@@ -321,6 +321,7 @@ pub fn render_vm_api(out: &mut String, c: &crate::vm_api::ApiCounters) {
         ("bad_method", &c.bad_method),
         ("conflict", &c.conflict),
         ("busy", &c.busy),
+        ("throttled", &c.throttled),
         ("failed", &c.failed),
     ] {
         let _ = writeln!(

@@ -673,3 +673,39 @@ fn large_messages_stream_to_several_clients_at_once() {
     d.drain_and_stop(Duration::ZERO);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn repeated_failed_logins_are_throttled() {
+    let dir = tempdir("throttle");
+    let d = Daemon::start(&config(46200, &dir)).unwrap();
+    let a = d.vm_api().unwrap().addr();
+    assert_eq!(
+        call(a, "GET", "/v1/mailboxes", Auth::Admin, None).status,
+        200
+    );
+    // 20 wrong passwords in a row are each told 401 ...
+    for i in 0..20 {
+        let pw = format!("guess-{i}");
+        let r = call(a, "GET", "/v1/mailboxes", Auth::Basic("alice", &pw), None);
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    // ... then the address is refused before its credentials are looked at, right or not.
+    let r = call(
+        a,
+        "GET",
+        "/v1/mailboxes",
+        Auth::Basic("alice", "alice-pw"),
+        None,
+    );
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after").as_deref(), Some("60"));
+    assert_eq!(
+        call(a, "GET", "/v1/mailboxes", Auth::Admin, None).status,
+        429
+    );
+    let c = d.vm_api().unwrap().counters();
+    assert_eq!(c.unauthorized.load(Ordering::Relaxed), 20);
+    assert_eq!(c.throttled.load(Ordering::Relaxed), 2);
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}

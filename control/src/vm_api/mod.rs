@@ -8,8 +8,10 @@
 //! Each connection carries one request and is served on a thread of its own, at most
 //! `api-max-connections` at once (more are answered 503); every read and write has a
 //! timeout and the request head a deadline. Message downloads are streamed from the file.
-//! Tokens and passwords are compared in constant time and never logged.
+//! Tokens and passwords are compared in constant time and never logged; an address with
+//! too many failed authentications is refused for a while (`limiter`).
 
+mod limiter;
 mod routes;
 
 use std::io::Write;
@@ -54,6 +56,8 @@ pub struct ApiCounters {
     pub conflict: AtomicU64,
     /// 503: every connection slot busy.
     pub busy: AtomicU64,
+    /// 429: too many failed authentications from the client's address.
+    pub throttled: AtomicU64,
     /// 500: the store failed (disk).
     pub failed: AtomicU64,
     /// Message files sent, and their bytes.
@@ -70,6 +74,7 @@ impl ApiCounters {
             404 => &self.not_found,
             405 => &self.bad_method,
             409 => &self.conflict,
+            429 => &self.throttled,
             413 | 431 => &self.too_large,
             503 => &self.busy,
             400..=499 => &self.malformed,
@@ -116,6 +121,7 @@ struct Shared {
     counters: Arc<ApiCounters>,
     active: AtomicUsize,
     max_connections: usize,
+    failures: limiter::AuthFailures,
 }
 
 /// A running voicemail API listener.
@@ -148,6 +154,7 @@ impl VmApi {
             counters: counters.clone(),
             active: AtomicUsize::new(0),
             max_connections: max_connections.max(1),
+            failures: limiter::AuthFailures::default(),
         });
         let s = stop.clone();
         let thread = std::thread::Builder::new()
@@ -270,10 +277,22 @@ fn answer(s: &mut TcpStream, sh: &Shared) -> Reply {
         Ok(r) => r,
         Err(e) => return refused(e),
     };
-    // Authentication comes before anything else about the request is looked at.
+    // Authentication comes before anything else about the request is looked at; an
+    // address with too many recent failures is not even checked.
+    let ip = s.peer_addr().map(|a| a.ip()).ok();
+    if ip.is_some_and(|ip| sh.failures.blocked(ip, Instant::now())) {
+        return Reply::Json {
+            status: 429,
+            extra: "Retry-After: 60\r\n",
+            body: serde_json::json!({"error": "too many failed authentications from this address; retry later"}),
+        };
+    }
     let caller = match authenticate(req.authorization.as_deref(), sh) {
         Some(c) => c,
         None => {
+            if let Some(ip) = ip {
+                sh.failures.failed(ip, Instant::now());
+            }
             tracing::info!(target: "srtpgate::vm_audit", method = %req.method, "voicemail API request refused: missing or wrong credentials");
             return unauthorized();
         }
