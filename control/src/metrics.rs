@@ -262,6 +262,22 @@ pub fn render_sip(out: &mut String, c: &crate::sip::proxy::Counters) {
             "srtpgate_sip_error_responses_total{{code=\"{code}\"}} {n}"
         );
     }
+    let _ = writeln!(out, "# HELP srtpgate_sip_voicemail_deposits_total Calls answered by voicemail, by reason.\n# TYPE srtpgate_sip_voicemail_deposits_total counter");
+    for r in crate::sip::proxy::DepositReason::ALL {
+        let _ = writeln!(
+            out,
+            "srtpgate_sip_voicemail_deposits_total{{reason=\"{}\"}} {}",
+            r.as_str(),
+            c.deposits.get(r)
+        );
+    }
+    counter(
+        out,
+        "sip_voicemail_late_answers_total",
+        "Callee 2xx after the call went to voicemail (acknowledged, then BYE).",
+        "counter",
+        c.late_answers,
+    );
 }
 
 /// Appends lawful-interception totals. No label names a task, target or destination.

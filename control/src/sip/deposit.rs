@@ -13,6 +13,7 @@ use relay::record::{Leg, LegSource, Recorder};
 use relay::srtp::Policy;
 
 use super::media::{AnswerHook, MediaFailure};
+pub use super::proxy::{DepositReason, RedirectPolicy};
 use crate::call::crypto::fresh_key;
 use crate::call::sdp::{extract, rewrite, RewriteOptions};
 use crate::call::{AnswerOptions, CallRegistry, CryptoLine, OfferOptions};
@@ -49,6 +50,19 @@ pub trait Deposit: Send {
     /// ends their calls with a BYE, then calls [`Deposit::stop`].
     fn finished(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// The mailbox of a called or diverting `user` (a mailbox id, or its owner's user
+    /// part), for calls sent to voicemail by [`Deposit::redirect_policy`] or the fixed URI.
+    fn mailbox_of(&self, _user: &str) -> Option<String> {
+        None
+    }
+    /// When routed calls to `mailbox`'s owner are answered by voicemail instead.
+    fn redirect_policy(&self, _mailbox: &str) -> RedirectPolicy {
+        RedirectPolicy::default()
+    }
+    /// Whether `ruri_user` is the fixed voicemail URI (mailbox from diversion information).
+    fn is_fixed_uri(&self, _ruri_user: &str) -> bool {
+        false
     }
 }
 
@@ -327,6 +341,19 @@ impl Deposit for RegistryDeposit {
 
     fn active(&self, call_id: &str) -> bool {
         self.sessions.contains_key(call_id)
+    }
+
+    fn mailbox_of(&self, user: &str) -> Option<String> {
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        mailbox_for(&store, user)
+    }
+
+    fn redirect_policy(&self, mailbox: &str) -> RedirectPolicy {
+        self.config.redirect_policy(mailbox)
+    }
+
+    fn is_fixed_uri(&self, ruri_user: &str) -> bool {
+        self.config.is_fixed_uri(ruri_user)
     }
 
     fn finished(&self) -> Vec<String> {

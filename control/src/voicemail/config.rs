@@ -33,6 +33,18 @@ pub struct VoicemailConfig {
     /// Users whose every call (by or to them) is recorded to `recording-public-key`:
     /// user names (`alice`), SIP URIs (`sip:carol@example.org`) or numbers.
     pub record_users: Vec<String>,
+    /// Request-URI user of the fixed voicemail URI (e.g. `voicemail`): the mailbox is taken
+    /// from the call's diversion information, else the caller's own. Off when unset.
+    pub uri: Option<String>,
+    /// Routed calls to a user with a mailbox go to voicemail when not answered in
+    /// `no-answer-timeout` seconds (default for every mailbox; off unless set).
+    pub on_no_answer: bool,
+    /// … when the callee answers 486 Busy Here or 600 Busy Everywhere.
+    pub on_busy: bool,
+    /// … when the callee has no registered contact, or answers 480 or 408.
+    pub on_unavailable: bool,
+    /// Seconds a routed call rings before `on-no-answer` sends it to voicemail.
+    pub no_answer_timeout: u64,
     /// Mailboxes written into the store at start-up (added, or replaced by id).
     pub mailboxes: Vec<MailboxConfig>,
     /// Address of the voicemail HTTP API (mailboxes and messages); off unless set.
@@ -63,7 +75,7 @@ pub fn token_ok(t: &str) -> bool {
 }
 
 /// One `[[voicemail.mailboxes]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MailboxConfig {
     pub id: String,
@@ -71,6 +83,15 @@ pub struct MailboxConfig {
     pub owner: String,
     /// X25519 public key in base64, as printed by `vm-play keygen`.
     pub public_key: String,
+    /// This mailbox's own redirection policy; unset keys take the `[voicemail]` defaults.
+    #[serde(default)]
+    pub on_no_answer: Option<bool>,
+    #[serde(default)]
+    pub on_busy: Option<bool>,
+    #[serde(default)]
+    pub on_unavailable: Option<bool>,
+    #[serde(default)]
+    pub no_answer_timeout: Option<u64>,
 }
 
 impl Default for VoicemailConfig {
@@ -83,6 +104,11 @@ impl Default for VoicemailConfig {
             min_free_bytes: 64 << 20,
             recording_public_key: None,
             record_users: Vec::new(),
+            uri: None,
+            on_no_answer: false,
+            on_busy: false,
+            on_unavailable: false,
+            no_answer_timeout: 20,
             mailboxes: Vec::new(),
             api_listen: None,
             api_admin_token: None,
@@ -136,6 +162,22 @@ impl VoicemailConfig {
             return bad(format!(
                 "uri-user {u:?} must contain {USER_PLACEHOLDER} once, e.g. \"vm-{USER_PLACEHOLDER}\""
             ));
+        }
+        if let Some(f) = &self.uri {
+            if f.is_empty()
+                || f.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '@' || c == ':')
+                || self.user_of(f).is_some()
+            {
+                return bad(format!(
+                    "uri {f:?} must be a Request-URI user (e.g. \"voicemail\") that uri-user does not match"
+                ));
+            }
+        }
+        let timeouts = std::iter::once(Some(self.no_answer_timeout))
+            .chain(self.mailboxes.iter().map(|m| m.no_answer_timeout));
+        if timeouts.flatten().any(|t| t == 0 || t > 600) {
+            return bad("no-answer-timeout must be 1 to 600 seconds".into());
         }
         if let Some(k) = &self.recording_public_key {
             if PublicKey::from_base64(k).is_err() {
@@ -191,6 +233,29 @@ impl VoicemailConfig {
             return bad("api-max-connections must be 1 to 1024");
         }
         Ok(())
+    }
+
+    /// When routed calls to `mailbox`'s owner go to voicemail: the mailbox's own keys over
+    /// the `[voicemail]` defaults.
+    pub fn redirect_policy(&self, mailbox: &str) -> crate::sip::proxy::RedirectPolicy {
+        let m = self.mailboxes.iter().find(|m| m.id == mailbox);
+        let pick = |own: Option<bool>, default: bool| own.unwrap_or(default);
+        crate::sip::proxy::RedirectPolicy {
+            on_no_answer: pick(m.and_then(|m| m.on_no_answer), self.on_no_answer),
+            on_busy: pick(m.and_then(|m| m.on_busy), self.on_busy),
+            on_unavailable: pick(m.and_then(|m| m.on_unavailable), self.on_unavailable),
+            no_answer_timeout: Duration::from_secs(
+                m.and_then(|m| m.no_answer_timeout)
+                    .unwrap_or(self.no_answer_timeout),
+            ),
+        }
+    }
+
+    /// Whether `ruri_user` is the fixed voicemail URI's user (case-insensitive).
+    pub fn is_fixed_uri(&self, ruri_user: &str) -> bool {
+        self.uri
+            .as_deref()
+            .is_some_and(|u| u.eq_ignore_ascii_case(ruri_user))
     }
 
     /// The `<user>` a Request-URI user names, when it matches the pattern.
@@ -298,6 +363,10 @@ mod tests {
             id: "alice".into(),
             owner: "sip:alice@example.org".into(),
             public_key: "not a key".into(),
+            on_no_answer: None,
+            on_busy: None,
+            on_unavailable: None,
+            no_answer_timeout: None,
         });
         assert!(c.validate().is_err());
         c.mailboxes[0].public_key = KEY.into();
@@ -339,6 +408,10 @@ mod tests {
                 id: "box1".into(),
                 owner: "sip:alice@example.org".into(),
                 public_key: KEY.into(),
+                on_no_answer: None,
+                on_busy: None,
+                on_unavailable: None,
+                no_answer_timeout: None,
             }],
             ..Default::default()
         };

@@ -47,6 +47,7 @@ impl Proxy {
             None => (self.config.toward_callee, self.config.toward_caller),
         };
         let mut targets: Vec<Target> = Vec::new();
+        let local_user = rule.as_ref().and_then(|r| r.next_hop.as_ref()).is_none();
         if let Some(hop) = rule.as_ref().and_then(|r| r.next_hop.clone()) {
             targets.push(Target {
                 uri: None,
@@ -58,6 +59,11 @@ impl Proxy {
                     uri: Some(b.uri_text.clone()),
                     flow: b.flow.clone(),
                 });
+            }
+            if targets.is_empty()
+                && self.redirect_unreachable(&req, &reply_to, &user, auth_user.as_deref())
+            {
+                return;
             }
             if targets.is_empty() {
                 if let Some(hop) = self.config.outbound.clone() {
@@ -128,6 +134,9 @@ impl Proxy {
             self.send(reply_to, trying);
         }
         self.servers.insert(key.clone(), st);
+        if invite && local_user {
+            self.plan_redirect(&key, &req, &user, auth_user.as_deref(), now);
+        }
         for t in targets {
             self.forward_branch(&key, &fwd, t, &flow, true, may_retry, now);
         }

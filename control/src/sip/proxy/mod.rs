@@ -4,7 +4,9 @@
 //! takes one received message, [`Proxy::tick`] runs timers; both return what to send.
 
 mod calls;
+mod diversion;
 mod forward;
+mod redirect;
 mod request;
 mod response;
 mod timers;
@@ -27,6 +29,7 @@ use super::uri::Uri;
 use super::{Flow, Transmit, Transport};
 
 pub use calls::CallState;
+pub use redirect::{DepositCounts, DepositReason, RedirectPolicy};
 pub use request::resolve;
 
 /// A next hop: where to send, over what.
@@ -76,6 +79,11 @@ pub struct Counters {
     pub media_failures: u64,
     pub plain_retries: u64,
     pub timeouts: u64,
+    /// Calls answered by voicemail, per reason.
+    pub deposits: DepositCounts,
+    /// 2xx from a callee whose call had already gone to voicemail (acknowledged and ended
+    /// with BYE).
+    pub late_answers: u64,
     /// Error responses sent by the proxy itself, by code.
     pub errors: HashMap<u16, u64>,
 }
@@ -97,6 +105,8 @@ pub struct Proxy {
     deposit: Option<Box<dyn super::deposit::Deposit>>,
     deposit_answers: HashMap<String, Vec<u8>>,
     deposit_byes: HashMap<String, (Message, Flow)>,
+    /// Routed calls that may still go to voicemail (no answer, busy, unavailable).
+    redirects: HashMap<ServerKey, redirect::Redirect>,
 }
 
 impl Proxy {
@@ -134,6 +144,7 @@ impl Proxy {
             deposit: None,
             deposit_answers: HashMap::new(),
             deposit_byes: HashMap::new(),
+            redirects: HashMap::new(),
         }
     }
 

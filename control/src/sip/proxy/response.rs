@@ -46,9 +46,13 @@ impl Proxy {
         let invite = ct.is_invite();
         if ct.state == ClientState::Completed {
             self.counters.retransmissions += 1;
+            let (server, req, f) = (ct.server.clone(), ct.request.clone(), ct.flow.clone());
+            let diverted = server.as_ref().is_some_and(|k| self.is_diverted(k));
             if invite && code >= 300 {
-                let (req, f) = (ct.request.clone(), ct.flow.clone());
                 self.ack_failure(&req, &resp, f);
+            } else if invite && code >= 200 && diverted {
+                // The callee's 2xx again: our ACK was lost; the BYE already went.
+                self.abandon_callee(&resp, &flow, false);
             } else if invite && code >= 200 {
                 self.relay_stateless(resp, &flow);
             }
@@ -76,6 +80,16 @@ impl Proxy {
         }
         let Some(skey) = server else { return };
         if code == 100 {
+            return;
+        }
+        if invite && code < 300 && self.is_diverted(&skey) {
+            // The call went to voicemail: provisional responses are not relayed, a 2xx
+            // that raced the CANCEL is acknowledged and ended at once (RFC 3261 15).
+            if code >= 200 {
+                self.counters.late_answers += 1;
+                tracing::info!(call = %resp.call_id(), "callee answered after the call went to voicemail; ending its dialog");
+                self.abandon_callee(&resp, &flow, true);
+            }
             return;
         }
         if code >= 300 {
@@ -115,7 +129,7 @@ impl Proxy {
                 resp.set_body(None, Vec::new());
             } else {
                 if (200..300).contains(&code) && req.method() == Some("INVITE") {
-                    self.abandon_callee(&resp, flow);
+                    self.abandon_callee(&resp, flow, true);
                 }
                 let tag = self.random_hex(6);
                 resp = req.response(
@@ -154,9 +168,10 @@ impl Proxy {
         }
     }
 
-    /// The callee answered with SDP the relay cannot take: its dialog is confirmed and
-    /// closed at once (ACK, then BYE), while the caller gets an error.
-    fn abandon_callee(&mut self, resp: &Message, flow: &Flow) {
+    /// A callee's 2xx that cannot be relayed (SDP the relay cannot take, or the call went
+    /// to voicemail meanwhile): its dialog is confirmed and closed at once (ACK, then BYE
+    /// unless `bye` is false because it already went).
+    fn abandon_callee(&mut self, resp: &Message, flow: &Flow, bye: bool) {
         let target = resp
             .get("contact")
             .and_then(|c| super::super::header::NameAddr::parse(c).ok())
@@ -164,7 +179,8 @@ impl Proxy {
         let (Some(target), Ok(cseq)) = (target, resp.cseq()) else {
             return;
         };
-        for (method, seq) in [("ACK", cseq.seq), ("BYE", cseq.seq.saturating_add(1))] {
+        let requests = [("ACK", cseq.seq), ("BYE", cseq.seq.saturating_add(1))];
+        for (method, seq) in requests.into_iter().take(if bye { 2 } else { 1 }) {
             let mut m = Message {
                 start: super::super::StartLine::Request {
                     method: method.into(),
@@ -272,6 +288,15 @@ impl Proxy {
         if !all_done || st.final_code.is_some() {
             return;
         }
+        if !st.canceled {
+            let best_code = st.best.as_ref().and_then(Message::code).unwrap_or(408);
+            if self.redirect_on_failure(skey, best_code, now) {
+                return;
+            }
+        }
+        let Some(st) = self.servers.get_mut(skey) else {
+            return;
+        };
         let req = st.request.clone();
         let best = if st.canceled {
             req.response(487, "Request Terminated", Some("cancelled"))

@@ -19,6 +19,7 @@ impl Proxy {
         self.server_timers(now);
         self.registrar.expire(now);
         self.deposit_tick();
+        self.redirect_tick(now);
         if self
             .last_sweep
             .is_none_or(|t| now.duration_since(t) >= CALL_SWEEP)

@@ -4,10 +4,12 @@
 
 use super::super::body;
 use super::super::header::NameAddr;
+use super::super::media::MediaFailure;
 use super::super::message::Message;
 use super::super::uri::Uri;
 use super::super::Flow;
-use super::Proxy;
+use super::diversion::{caller_user, diverting_user};
+use super::{DepositReason, Proxy};
 
 impl Proxy {
     /// Handles `req` when it belongs to voicemail; `false` leaves it to the proxy.
@@ -68,8 +70,11 @@ impl Proxy {
         else {
             return false;
         };
-        let Some(mailbox) = dep.mailbox_for(&user) else {
-            return false;
+        let fixed = dep.is_fixed_uri(&user);
+        let direct = match dep.mailbox_for(&user) {
+            Some(m) => Some(m),
+            None if fixed => None,
+            None => return false,
         };
         if method == "ACK" {
             // The ACK of a refusal (404, 488) ends here.
@@ -78,11 +83,18 @@ impl Proxy {
         if method != "INVITE" || to_tag.is_some() {
             return false;
         }
+        let (mailbox, reason) = match direct {
+            Some(m) => (m, DepositReason::Direct),
+            None => (
+                self.fixed_uri_mailbox(req, ruri, auth_user),
+                DepositReason::FixedUri,
+            ),
+        };
         let Some(mailbox) = mailbox else {
             self.reply_code(req, reply_to, 404, "Not Found (no such mailbox)");
             return true;
         };
-        let Some(offer) = body::sdp(req) else {
+        if body::sdp(req).is_none() {
             self.reply_code(
                 req,
                 reply_to,
@@ -90,7 +102,57 @@ impl Proxy {
                 "Not Acceptable Here (voicemail needs an SDP offer)",
             );
             return true;
+        }
+        if let Err(e) = self.start_deposit(req, reply_to, &mailbox, auth_user, reason) {
+            let tag = self.random_hex(6);
+            let mut r = req.response(488, "Not Acceptable Here", Some(&tag));
+            r.set(
+                "Warning",
+                format!(
+                    "305 srtpgate \"{}\"",
+                    super::request::sanitize(&e.0).replace('"', "'")
+                ),
+            );
+            self.reply(req, reply_to, r);
+        }
+        true
+    }
+
+    /// The mailbox of a call to the fixed voicemail URI: the diverting user's when the
+    /// request names one (no fallback: a diversion to a user without a mailbox is 404),
+    /// else the caller's own.
+    fn fixed_uri_mailbox(
+        &self,
+        req: &Message,
+        ruri: Option<&Uri>,
+        auth_user: Option<&str>,
+    ) -> Option<String> {
+        let dep = self.deposit.as_ref()?;
+        let parsed = match ruri {
+            Some(u) => u.clone(),
+            None => Uri::parse(req.request_uri()?).ok()?,
         };
+        let user = match diverting_user(req, &parsed) {
+            Some(u) => u,
+            None => caller_user(req, auth_user)?,
+        };
+        dep.mailbox_of(&user)
+    }
+
+    /// Answers the INVITE `req` with a deposit into `mailbox`: srtpgate's SDP in a 200 OK
+    /// (returned, and kept for retransmissions), with a to-tag and Contact of its own.
+    /// On an error nothing was sent and nothing is recorded.
+    pub(super) fn start_deposit(
+        &mut self,
+        req: &Message,
+        reply_to: &Flow,
+        mailbox: &str,
+        auth_user: Option<&str>,
+        reason: DepositReason,
+    ) -> Result<Vec<u8>, MediaFailure> {
+        let offer =
+            body::sdp(req).ok_or_else(|| MediaFailure("voicemail needs an SDP offer".into()))?;
+        let call_id = req.call_id().to_string();
         let from_tag = req
             .from()
             .ok()
@@ -99,44 +161,37 @@ impl Proxy {
         let tag = self.random_hex(6);
         let identity = Self::identity_json(req, auth_user);
         let Some(dep) = self.deposit.as_mut() else {
-            return false;
+            return Err(MediaFailure("voicemail is not configured".into()));
         };
-        match dep.start(&call_id, &from_tag, &tag, &mailbox, &offer, &identity) {
-            Ok(answer) => {
-                let mut resp = req.response(200, "OK", Some(&tag));
-                if let Some((host, port)) = self.local(reply_to.transport) {
-                    let transport = reply_to.transport.param();
-                    resp.set(
-                        "Contact",
-                        format!("<sip:{user}@{host}:{port};transport={transport}>"),
-                    );
-                }
-                resp.set("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
-                resp.set_body(Some("application/sdp"), answer);
-                resp.set("Server", "srtpgate");
-                let bytes = resp.to_bytes();
-                if let Some(bye) = self.deposit_bye(req, &tag, reply_to) {
-                    self.deposit_byes
-                        .insert(call_id.clone(), (bye, reply_to.clone()));
-                }
-                self.deposit_answers.insert(call_id, bytes.clone());
-                self.send(reply_to.clone(), bytes);
-            }
-            Err(e) => {
-                self.counters.media_failures += 1;
-                let tag = self.random_hex(6);
-                let mut r = req.response(488, "Not Acceptable Here", Some(&tag));
-                r.set(
-                    "Warning",
-                    format!(
-                        "305 srtpgate \"{}\"",
-                        super::request::sanitize(&e.0).replace('"', "'")
-                    ),
-                );
-                self.reply(req, reply_to, r);
-            }
+        let answer = dep
+            .start(&call_id, &from_tag, &tag, mailbox, &offer, &identity)
+            .inspect_err(|_| self.counters.media_failures += 1)?;
+        self.counters.deposits.add(reason);
+        tracing::info!(call = %call_id, mailbox = %mailbox, reason = reason.as_str(), "voicemail answers the call");
+        let mut resp = req.response(200, "OK", Some(&tag));
+        if let Some((host, port)) = self.local(reply_to.transport) {
+            let user = req
+                .request_uri()
+                .and_then(|u| Uri::parse(u).ok())
+                .and_then(|u| u.sip().and_then(|s| s.user.clone()))
+                .unwrap_or_else(|| "voicemail".into());
+            let transport = reply_to.transport.param();
+            resp.set(
+                "Contact",
+                format!("<sip:{user}@{host}:{port};transport={transport}>"),
+            );
         }
-        true
+        resp.set("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS");
+        resp.set_body(Some("application/sdp"), answer);
+        resp.set("Server", "srtpgate");
+        let bytes = resp.to_bytes();
+        if let Some(bye) = self.deposit_bye(req, &tag, reply_to) {
+            self.deposit_byes
+                .insert(call_id.clone(), (bye, reply_to.clone()));
+        }
+        self.deposit_answers.insert(call_id, bytes.clone());
+        self.send(reply_to.clone(), bytes.clone());
+        Ok(bytes)
     }
 }
 
