@@ -353,3 +353,96 @@ fn fixed_uri_takes_the_mailbox_from_diversion_or_the_caller() {
     );
     assert!(page.contains("srtpgate_sip_voicemail_deposits_total{reason=\"no-answer\"} 0"));
 }
+
+#[test]
+fn no_answer_with_the_real_deposit_re_anchors_and_records() {
+    use control::sip::deposit::RegistryDeposit;
+    use control::voicemail::config::VoicemailConfig;
+    use control::voicemail::MailboxStore;
+    use relay::record::PrivateKey;
+
+    let dir = std::env::temp_dir().join(format!("sg-vmroute-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let owner_key = PrivateKey::generate().unwrap();
+    let mut store = MailboxStore::open(&dir).unwrap();
+    store
+        .add(
+            "bob",
+            "sip:bob@127.0.0.1",
+            &owner_key.public_key().to_base64(),
+        )
+        .unwrap();
+    let store = Arc::new(Mutex::new(store));
+    let config = VoicemailConfig {
+        data_dir: Some(dir.clone()),
+        on_no_answer: true,
+        no_answer_timeout: 5,
+        min_free_bytes: 0,
+        fsync: "never".into(),
+        ..Default::default()
+    };
+    let mut net = Net::new(14900, &[]);
+    net.register("bob", BOB1);
+    net.proxy.set_deposit(Box::new(RegistryDeposit::new(
+        net.registry.clone(),
+        store.clone(),
+        config,
+    )));
+
+    let a_media = media_socket();
+    let suite = Suite::AesCm128HmacSha1_80;
+    let a_key = fresh_key(suite).unwrap();
+    let offer = sdp(a_media.local_addr().unwrap().port(), Some(&a_key));
+    let inv = ringing(&mut net, "real-1", "z9hG4bKre1", &offer);
+    assert!(relay_side(&inv).1.is_some(), "SRTP toward bob");
+    let out = net.advance(Duration::from_secs(6));
+    assert_eq!(only(&out, BOB1).method(), Some("CANCEL"));
+    let ok = only(&out, ALICE).clone();
+    assert_eq!(ok.code(), Some(200));
+    let (relay_a, to_a) = relay_side(&ok);
+    let to_a = to_a.expect("SRTP toward alice");
+    assert_ne!(to_a.key.to_inline(), a_key.to_inline());
+    assert_eq!(net.calls(), 1, "only the deposit's call is anchored");
+    let vm_tag = ok.to().unwrap().tag().unwrap().to_string();
+    {
+        let reg = net.registry.lock().unwrap();
+        let call = reg.call("real-1").unwrap();
+        let ports: Vec<u16> = call.ports().iter().map(|p| p.port).collect();
+        assert!(ports.contains(&relay_a.port()), "{ports:?}");
+        assert!(call.monologue(&vm_tag).is_some(), "answered by the deposit");
+        assert!(call
+            .metadata
+            .as_deref()
+            .unwrap()
+            .contains("sip:bob@127.0.0.1"));
+    }
+    net.send(ALICE, &in_dialog("ACK", "real-1", "z9hG4bKre2", 1, &vm_tag));
+
+    // Alice's SRTP to the port of the deposit's answer is recorded.
+    let mut tx = ctx(suite, &a_key);
+    for seq in 1..=5u16 {
+        let plain = rtp(seq);
+        let mut p = plain.clone();
+        p.resize(plain.len() + 32, 0);
+        let n = tx.protect(&mut p, plain.len()).unwrap();
+        a_media.send_to(&p[..n], relay_a).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = net.send(ALICE, &in_dialog("BYE", "real-1", "z9hG4bKre3", 2, &vm_tag));
+    assert_eq!(only(&out, ALICE).code(), Some(200));
+    assert_eq!(net.calls(), 0);
+    let store = store.lock().unwrap();
+    let msgs = store.messages("bob").unwrap();
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    let (file, _) = store
+        .open_message("bob", &msgs[0].recording_id.to_string())
+        .unwrap();
+    let mut got = Vec::new();
+    relay::record::read(std::io::BufReader::new(file), &owner_key, |p| {
+        got.push(p.rtp)
+    })
+    .unwrap();
+    assert_eq!(got, (1..=5).map(rtp).collect::<Vec<_>>());
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

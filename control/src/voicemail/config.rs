@@ -399,6 +399,44 @@ mod tests {
     }
 
     #[test]
+    fn redirection_policy_per_mailbox_over_the_defaults() {
+        let text = format!(
+            "data-dir = \"/tmp/x\"\nuri = \"voicemail\"\non-busy = true\n\
+             no-answer-timeout = 25\n\
+             [[mailboxes]]\nid = \"bob\"\nowner = \"sip:bob@h\"\npublic-key = \"{KEY}\"\n\
+             on-no-answer = true\non-busy = false\nno-answer-timeout = 7\n"
+        );
+        let c: VoicemailConfig = toml::from_str(&text).unwrap();
+        c.validate().unwrap();
+        let bob = c.redirect_policy("bob");
+        assert!(bob.on_no_answer && !bob.on_busy && !bob.on_unavailable);
+        assert_eq!(bob.no_answer_timeout, Duration::from_secs(7));
+        let other = c.redirect_policy("carol");
+        assert!(!other.on_no_answer && other.on_busy);
+        assert_eq!(other.no_answer_timeout, Duration::from_secs(25));
+        assert!(c.is_fixed_uri("VoiceMail") && !c.is_fixed_uri("vm-bob"));
+        // Off unless asked for.
+        let d = VoicemailConfig::default().redirect_policy("bob");
+        assert!(!d.any());
+        assert_eq!(d.no_answer_timeout, Duration::from_secs(20));
+
+        let bad = |f: &dyn Fn(&mut VoicemailConfig)| {
+            let mut b = c.clone();
+            f(&mut b);
+            b.validate().is_err()
+        };
+        assert!(bad(&|b| b.no_answer_timeout = 0));
+        assert!(bad(&|b| b.mailboxes[0].no_answer_timeout = Some(601)));
+        assert!(
+            bad(&|b| b.uri = Some("vm-x".into())),
+            "uri-user would match it"
+        );
+        assert!(bad(&|b| b.uri = Some("voice mail".into())));
+        assert!(bad(&|b| b.uri = Some(String::new())));
+        assert!(toml::from_str::<VoicemailConfig>("on-no-anwser = true").is_err());
+    }
+
+    #[test]
     fn provisioned_into_the_store() {
         let dir = std::env::temp_dir().join(format!("sg-vmcfg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
