@@ -1,0 +1,238 @@
+//! Calls sent to voicemail by srtpgate's SIP edge, with real baresip phones: bob has a
+//! mailbox whose policy sends unanswered and busy calls to voicemail. Alice calls bob;
+//! bob's phone rings and is not answered (no auto-answer) — after the mailbox's
+//! `no-answer-timeout` srtpgate cancels bob's phone and answers alice itself; alice sends
+//! a tone for 3 s and hangs up. The message lands in bob's mailbox, sealed, and `vm-play`
+//! with bob's key plays the tone. A second run has bob reject the call (486): the same
+//! deposit, counted as `busy`. The deposit counters are read from the metrics page.
+//! Needs the Debian package `baresip-core`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
+use srtpgate_tests::e2e::media::ToneReport;
+use srtpgate_tests::e2e::ng;
+use srtpgate_tests::e2e::ports;
+use srtpgate_tests::e2e::process::{wait_until, Child, Workdir};
+use srtpgate_tests::e2e::relay::{Relay, MEDIA_PORTS};
+use srtpgate_tests::e2e::scenario::CALLER_TONE_HZ;
+use srtpgate_tests::e2e::tools::tool;
+use srtpgate_tests::e2e::wav::Wav;
+use srtpgate_tests::e2e::{Context, E2eError, Result};
+
+/// How long bob's phone rings before voicemail takes the call.
+const NO_ANSWER_SECS: u64 = 3;
+/// How long alice talks to voicemail.
+const TALK_SECS: f64 = 3.0;
+
+fn keygen(vm: &Path, out: &Path) -> Result<String> {
+    let o = Command::new(vm)
+        .args(["keygen", "--out"])
+        .arg(out)
+        .output()
+        .context("running vm-play keygen")?;
+    if !o.status.success() {
+        return Err(E2eError::new(format!(
+            "vm-play keygen: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+fn metrics(addr: SocketAddr) -> Result<String> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    Ok(out)
+}
+
+fn phone(wd: &Workdir, user: &str, sip: u16) -> Result<Baresip> {
+    let ua = UserAgent {
+        user: user.into(),
+        tone_hz: CALLER_TONE_HZ,
+        media: MediaEnc::SrtpMandatory,
+        auto_answer: false,
+    };
+    let mut p = Baresip::start(wd, &ua)?;
+    p.register(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, sip)),
+        Duration::from_secs(5),
+    )?;
+    Ok(p)
+}
+
+/// `busy`: bob rejects the call; else he lets it ring.
+fn run(wd: &Workdir, busy: bool) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    let vm = tool("vm-play")?;
+    let key = wd.path().join("bob.key");
+    let public = keygen(&vm, &key)?;
+    let data = wd.path().join("voicemail");
+
+    let Relay::Srtpgate { binary } = Relay::srtpgate()? else {
+        return Err(E2eError::new("not srtpgate"));
+    };
+    let ngaddr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
+    let maddr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
+    let port_min = ports::free_block(MEDIA_PORTS)?;
+    let sip = ports::free_block(2)?;
+    let mut cfg = String::new();
+    let _ = write!(
+        cfg,
+        "[ng]\nlisten = \"{ngaddr}\"\n[metrics]\nlisten = \"{maddr}\"\n\
+         [media]\nport-min = {port_min}\nport-max = {}\nworkers = 1\npin = false\n\
+         interfaces = [{{ name = \"default\", bind = \"127.0.0.1\" }}]\n\
+         [sip]\nlisten-udp = [\"127.0.0.1:{sip}\"]\nlisten-tcp = [\"127.0.0.1:{sip}\"]\n\
+         [voicemail]\ndata-dir = {:?}\nmax-message-length = 30\n\
+         [[voicemail.mailboxes]]\nid = \"bob\"\nowner = \"sip:bob@127.0.0.1\"\npublic-key = \"{public}\"\n\
+         on-no-answer = true\non-busy = true\nno-answer-timeout = {NO_ANSWER_SECS}\n",
+        port_min + MEDIA_PORTS - 1,
+        data.display().to_string(),
+    );
+    let cfg_path = wd.path().join("srtpgate.toml");
+    fs::write(&cfg_path, cfg)?;
+    let mut cmd = Command::new(binary);
+    cmd.arg("--config")
+        .arg(&cfg_path)
+        .env("SRTPGATE_LOG", "info,control=debug")
+        .env("NO_COLOR", "1");
+    let mut relay = Child::spawn(wd, "srtpgate", cmd)?;
+    wait_until(
+        "srtpgate to answer ng ping",
+        Duration::from_secs(10),
+        || {
+            relay.check_running()?;
+            Ok(ng::ping(ngaddr, Duration::from_millis(100))?.then_some(()))
+        },
+    )?;
+
+    let mut bob = phone(wd, "bob", sip)?;
+    let mut alice = phone(wd, "alice", sip)?;
+    let dialled = Instant::now();
+    alice.dial(&format!("sip:bob@127.0.0.1:{sip}"))?;
+    bob.wait_event("CALL_INCOMING", &[], Duration::from_secs(5))?;
+    alice.wait_event("CALL_RINGING", &["CALL_CLOSED"], Duration::from_secs(5))?;
+    if busy {
+        // Rejecting an incoming call: baresip answers 486 Busy Here.
+        bob.hangup()?;
+    }
+    alice.wait_event(
+        "CALL_ESTABLISHED",
+        &["CALL_CLOSED"],
+        Duration::from_secs(NO_ANSWER_SECS + 5),
+    )?;
+    let rang = dialled.elapsed();
+    notes.push(format!("alice reached voicemail after {rang:.1?}"));
+    if !busy && rang < Duration::from_secs(NO_ANSWER_SECS) {
+        return Err(E2eError::new(format!(
+            "voicemail answered after {rang:?}, before the no-answer timeout"
+        )));
+    }
+    // Bob's phone stops ringing (CANCEL) or ended the call itself (busy); it never answers.
+    let closed = bob.wait_event("CALL_CLOSED", &["CALL_ESTABLISHED"], Duration::from_secs(5))?;
+    notes.push(format!("bob's phone: CALL_CLOSED({})", closed.param));
+    alice.expect_no_event("CALL_CLOSED", Duration::from_secs_f64(TALK_SECS))?;
+    alice.hangup()?;
+    alice.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
+    std::thread::sleep(Duration::from_millis(500));
+
+    let page = metrics(maddr)?;
+    let reason = if busy { "busy" } else { "no-answer" };
+    let want = format!("srtpgate_sip_voicemail_deposits_total{{reason=\"{reason}\"}} 1");
+    if !page.contains(&want) {
+        let lines: Vec<&str> = page.lines().filter(|l| l.contains("voicemail")).collect();
+        return Err(E2eError::new(format!("metrics lack {want:?}: {lines:?}")));
+    }
+    notes.push(format!("metrics: {want}"));
+    alice.stop();
+    bob.stop();
+    relay.stop(Duration::from_secs(2));
+
+    let dir = data.join("bob");
+    let files: Vec<PathBuf> = fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    let msgs: Vec<&PathBuf> = files
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".pcapng"))
+        .collect();
+    if msgs.len() != 1 || files.len() != 1 {
+        return Err(E2eError::new(format!(
+            "expected exactly one closed message in {}, found {files:?}",
+            dir.display()
+        )));
+    }
+    let wav = wd.path().join("message.wav");
+    let o = Command::new(&vm)
+        .arg("--key")
+        .arg(&key)
+        .arg(msgs[0])
+        .arg("--wav")
+        .arg(&wav)
+        .output()?;
+    if !o.status.success() {
+        return Err(E2eError::new(format!(
+            "vm-play with bob's key failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )));
+    }
+    let w = Wav::read(&wav)?;
+    let rep = ToneReport::analyse(&w.samples, w.rate, f64::from(CALLER_TONE_HZ));
+    notes.push(format!(
+        "vm-play: {:.2} s of audio, {:.2} s of {} Hz tone",
+        w.duration_secs(),
+        rep.tone_secs(),
+        CALLER_TONE_HZ
+    ));
+    if !(TALK_SECS - 1.0..=TALK_SECS + 2.0).contains(&w.duration_secs())
+        || rep.tone_secs() < TALK_SECS - 1.0
+    {
+        return Err(E2eError::new(format!(
+            "expected about {TALK_SECS} s of the tone: {:.2} s of audio, {:.2} s of tone",
+            w.duration_secs(),
+            rep.tone_secs()
+        )));
+    }
+    Ok(notes)
+}
+
+#[test]
+fn unanswered_call_lands_in_the_callees_mailbox() {
+    check("vmroute-no-answer", false);
+}
+
+#[test]
+fn rejected_call_lands_in_the_callees_mailbox() {
+    check("vmroute-busy", true);
+}
+
+fn check(name: &str, busy: bool) {
+    let wd = Workdir::new(name).expect("work directory");
+    match run(&wd, busy) {
+        Ok(notes) => {
+            for n in notes {
+                println!("ok: {n}");
+            }
+        }
+        Err(e) => {
+            wd.keep();
+            panic!(
+                "{e}\n\nwork directory: {}\n{}",
+                wd.path().display(),
+                wd.log_tails(40)
+            );
+        }
+    }
+}
