@@ -4,8 +4,11 @@
 //! `no-answer-timeout` srtpgate cancels bob's phone and answers alice itself; alice sends
 //! a tone for 3 s and hangs up. The message lands in bob's mailbox, sealed, and `vm-play`
 //! with bob's key plays the tone. A second run has bob reject the call (486): the same
-//! deposit, counted as `busy`. The deposit counters are read from the metrics page.
-//! Needs the Debian package `baresip-core`.
+//! deposit, counted as `busy`. The deposit counters are read from the metrics page. A
+//! third run makes alice a lawful-interception target (X1 task, `li-receiver` as the
+//! agency): the call is intercepted from its routing on, and after it went to voicemail
+//! the agency still receives alice's tone live over X3. Needs the Debian package
+//! `baresip-core`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -73,8 +76,70 @@ fn phone(wd: &Workdir, user: &str, sip: u16) -> Result<Baresip> {
     Ok(p)
 }
 
-/// `busy`: bob rejects the call; else he lets it ring.
-fn run(wd: &Workdir, busy: bool) -> Result<Vec<String>> {
+const TOKEN: &str = "e2e-vmroute-li-admin-token-0123456789";
+const XID: &str = "2f6b1d3e-9c4a-4e8b-a7d5-0c1e2f3a4b5c";
+const DID: &str = "8e7d6c5b-4a39-4281-b7f6-e5d4c3b2a190";
+
+/// POSTs one X1 request; returns the HTTP status.
+fn x1(addr: SocketAddr, body: &serde_json::Value) -> Result<u16> {
+    let body = body.to_string();
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "POST /x1 HTTP/1.1\r\nHost: x1\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context(format!("X1 reply: {out:?}"))
+}
+
+/// The agency: `li-receiver` on a free port, writing to `<wd>/li-out`.
+fn agency(wd: &Workdir) -> Result<(Child, SocketAddr, PathBuf)> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
+    let out = wd.subdir("li-out")?;
+    let mut cmd = Command::new(tool("li-receiver")?);
+    cmd.arg("--out")
+        .arg(&out)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--strict");
+    let mut child = Child::spawn(wd, "li-receiver", cmd)?;
+    wait_until("li-receiver to listen", Duration::from_secs(10), || {
+        child.check_running()?;
+        Ok(TcpStream::connect(addr).is_ok().then_some(()))
+    })?;
+    Ok((child, addr, out))
+}
+
+/// Seconds of the caller's tone in the best from-target stream the agency wrote.
+fn intercepted_tone(out: &Path) -> Result<f64> {
+    let summary: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(out.join("summary.json")).context("no summary.json")?,
+    )
+    .map_err(|e| E2eError::new(format!("summary.json: {e}")))?;
+    let mut best = 0.0_f64;
+    for s in summary["streams"].as_array().cloned().unwrap_or_default() {
+        if s["direction"].as_str() != Some("from-target") || s["xid"].as_str() != Some(XID) {
+            continue;
+        }
+        let Some(w) = s["wav"].as_str() else { continue };
+        let w = PathBuf::from(w);
+        let w = if w.is_absolute() { w } else { out.join(w) };
+        let wav = Wav::read(&w)?;
+        let t = ToneReport::analyse(&wav.samples, wav.rate, f64::from(CALLER_TONE_HZ));
+        best = best.max(t.tone_secs());
+    }
+    Ok(best)
+}
+
+/// `busy`: bob rejects the call; else he lets it ring. `li`: alice is intercepted.
+fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = tool("vm-play")?;
     let key = wd.path().join("bob.key");
@@ -88,6 +153,8 @@ fn run(wd: &Workdir, busy: bool) -> Result<Vec<String>> {
     let maddr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
     let port_min = ports::free_block(MEDIA_PORTS)?;
     let sip = ports::free_block(2)?;
+    let admin = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
+    let mut agency = if li { Some(agency(wd)?) } else { None };
     let mut cfg = String::new();
     let _ = write!(
         cfg,
@@ -101,6 +168,13 @@ fn run(wd: &Workdir, busy: bool) -> Result<Vec<String>> {
         port_min + MEDIA_PORTS - 1,
         data.display().to_string(),
     );
+    if li {
+        let _ = write!(
+            cfg,
+            "[li]\nadmin-listen = \"{admin}\"\nadmin-token = \"{TOKEN}\"\nstore = {:?}\n",
+            wd.path().join("li.json").display().to_string(),
+        );
+    }
     let cfg_path = wd.path().join("srtpgate.toml");
     fs::write(&cfg_path, cfg)?;
     let mut cmd = Command::new(binary);
@@ -118,6 +192,25 @@ fn run(wd: &Workdir, busy: bool) -> Result<Vec<String>> {
         },
     )?;
 
+    if let Some((_, agency_addr, _)) = &agency {
+        for op in [
+            serde_json::json!({"operation": "CreateDestination", "destinationDetails": {
+                "dId": DID, "friendlyName": "e2e agency", "deliveryType": "X3Only",
+                "deliveryAddress": {"ipAddressPort": {"address": "127.0.0.1",
+                                    "port": {"TCPPort": agency_addr.port()}}}}}),
+            serde_json::json!({"operation": "ActivateTask", "taskDetails": {
+                "xId": XID, "targetIdentifiers": [{"sipUri": "sip:alice@127.0.0.1"}],
+                "deliveryType": "X3Only", "listOfDIDs": [DID]}}),
+        ] {
+            let status = x1(admin, &op)?;
+            if status != 200 {
+                return Err(E2eError::new(format!(
+                    "X1 {}: HTTP {status}",
+                    op["operation"]
+                )));
+            }
+        }
+    }
     let mut bob = phone(wd, "bob", sip)?;
     let mut alice = phone(wd, "alice", sip)?;
     let dialled = Instant::now();
@@ -159,6 +252,18 @@ fn run(wd: &Workdir, busy: bool) -> Result<Vec<String>> {
     alice.stop();
     bob.stop();
     relay.stop(Duration::from_secs(2));
+    if let Some((mut child, _, out)) = agency.take() {
+        child.stop(Duration::from_secs(5));
+        let tone = intercepted_tone(&out)?;
+        notes.push(format!(
+            "X3 from-target: {tone:.1} s of the {CALLER_TONE_HZ} Hz tone"
+        ));
+        if tone < TALK_SECS - 1.0 {
+            return Err(E2eError::new(format!(
+                "the agency got only {tone:.1} s of alice's tone after the call went to voicemail"
+            )));
+        }
+    }
 
     let dir = data.join("bob");
     let files: Vec<PathBuf> = fs::read_dir(&dir)
@@ -210,17 +315,22 @@ fn run(wd: &Workdir, busy: bool) -> Result<Vec<String>> {
 
 #[test]
 fn unanswered_call_lands_in_the_callees_mailbox() {
-    check("vmroute-no-answer", false);
+    check("vmroute-no-answer", false, false);
 }
 
 #[test]
 fn rejected_call_lands_in_the_callees_mailbox() {
-    check("vmroute-busy", true);
+    check("vmroute-busy", true, false);
 }
 
-fn check(name: &str, busy: bool) {
+#[test]
+fn intercepted_caller_is_still_intercepted_in_voicemail() {
+    check("vmroute-li", false, true);
+}
+
+fn check(name: &str, busy: bool, li: bool) {
     let wd = Workdir::new(name).expect("work directory");
-    match run(&wd, busy) {
+    match run(&wd, busy, li) {
         Ok(notes) => {
             for n in notes {
                 println!("ok: {n}");
