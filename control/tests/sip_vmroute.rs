@@ -446,3 +446,55 @@ fn no_answer_with_the_real_deposit_re_anchors_and_records() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn answered_or_cancelled_in_time_is_not_diverted_and_forks_are_all_cancelled() {
+    let (mut net, log) = net_with(15000, &[("bob", policy(true, true, true))], false);
+    // Bob answers within the timeout: his 200 goes to alice, the timer does nothing.
+    let inv = ringing(&mut net, "in-time", "z9hG4bKt1", &offer());
+    net.advance(Duration::from_secs(3));
+    let b_key = fresh_key(Suite::AesCm128HmacSha1_80).unwrap();
+    let out = net.reply(BOB1, &inv, 200, "btag", Some(&sdp(4100, Some(&b_key))));
+    let ok = only(&out, ALICE);
+    assert_eq!(ok.code(), Some(200));
+    assert_eq!(ok.to().unwrap().tag(), Some("btag"));
+    let out = net.advance(Duration::from_secs(10));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(net.calls(), 1, "bob's call keeps its media");
+    net.send(ALICE, &in_dialog("ACK", "in-time", "z9hG4bKt2", 1, "btag"));
+
+    // Alice cancels while bob rings: 487, and no deposit when the timer would have fired.
+    let inv = ringing(&mut net, "cancelled", "z9hG4bKt3", &offer());
+    let out = net.send(ALICE, &cancel("cancelled", "z9hG4bKt3"));
+    assert_eq!(only(&out, BOB1).method(), Some("CANCEL"));
+    let out = net.reply(BOB1, &inv, 487, "btag", None);
+    let terminated = find(&out, ALICE, |m| m.code().is_some());
+    assert_eq!(terminated.code(), Some(487));
+    let tag = terminated.to().unwrap().tag().unwrap().to_string();
+    assert!(net
+        .send(ALICE, &in_dialog("ACK", "cancelled", "z9hG4bKt3", 1, &tag))
+        .is_empty());
+    assert!(net
+        .advance(Duration::from_secs(10))
+        .iter()
+        .all(|(_, m)| m.code() != Some(200)));
+
+    // Bob on two phones: both ring, both get CANCEL when voicemail takes the call.
+    net.register("bob", BOB2);
+    let out = net.send(ALICE, &invite("fork", "z9hG4bKt4", 1, None, &offer()));
+    let (i1, i2) = (only(&out, BOB1).clone(), only(&out, BOB2).clone());
+    net.reply(BOB1, &i1, 180, "b1", None);
+    net.reply(BOB2, &i2, 180, "b2", None);
+    let out = net.advance(Duration::from_secs(6));
+    assert_eq!(only(&out, BOB1).method(), Some("CANCEL"));
+    assert_eq!(only(&out, BOB2).method(), Some("CANCEL"));
+    assert_eq!(only(&out, ALICE).code(), Some(200));
+    let started: Vec<String> = log
+        .lock()
+        .unwrap()
+        .started
+        .iter()
+        .map(|s| s.0.clone())
+        .collect();
+    assert_eq!(started, vec!["fork".to_string()]);
+}
