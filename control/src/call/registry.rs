@@ -136,6 +136,11 @@ impl CallRegistry {
         &self.engine
     }
 
+    /// A handle on the engine for threads that outlive a lock on the registry.
+    pub fn engine_handle(&self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
     pub fn call(&self, id: &str) -> Option<&Call> {
         self.calls.get(id)
     }

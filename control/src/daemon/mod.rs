@@ -136,6 +136,11 @@ impl Daemon {
             .map(|s| Arc::new(Mutex::new(s)));
         let vm_api =
             crate::vm_api::start_configured(&config.voicemail, &config.sip, voicemail.as_ref())?;
+        // Greeting files are read (and refused when unusable) before any call can deposit.
+        let greetings = match &voicemail {
+            Some(_) => crate::sip::greeting::Greetings::load(&config.voicemail)?,
+            None => Default::default(),
+        };
         let sip = crate::sip_edge::start_with_daemon(
             &config.sip,
             registry.clone(),
@@ -149,7 +154,8 @@ impl Daemon {
                         store,
                         config.voicemail.clone(),
                     )
-                    .with_after_answer(li_hook),
+                    .with_after_answer(li_hook)
+                    .with_greetings(greetings),
                 ) as Box<dyn crate::sip::deposit::Deposit>
             }),
         )?;

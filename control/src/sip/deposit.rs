@@ -1,17 +1,21 @@
 //! Voicemail deposit on the SIP edge: a call to a mailbox's voicemail URI is answered by
 //! srtpgate itself. The relay anchors the call as if srtpgate were the callee (one
-//! [`CallRegistry`] call whose answering side is a sink with no address), answers the
-//! caller with its own SDES key, taps the caller-facing port as received and records the
-//! caller's SRTP into a sealed message ([`relay::record::Recorder`]). BYE closes the message.
+//! [`CallRegistry`] call whose answering side is a sink socket that discards what it gets),
+//! answers the caller with its own SDES key or, for a DTLS-SRTP caller, its certificate's
+//! fingerprint, taps the caller-facing port as received and records the caller's SRTP into
+//! a sealed message ([`relay::record::Recorder`]); a greeting and a beep are played to the
+//! caller meanwhile ([`super::deposit_media`]). BYE closes the message.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use relay::engine::{tap, Command, LocalPort, TapWhat};
 use relay::record::{Leg, LegSource, Recorder};
-use relay::srtp::Policy;
 
+use super::deposit_media::{self, policy_of, Plan, Playback, Shared};
+use super::greeting::{Codec, Greetings};
 use super::media::{AnswerHook, MediaFailure};
 pub use super::proxy::{DepositReason, RedirectPolicy};
 use crate::call::crypto::fresh_key;
@@ -20,6 +24,10 @@ use crate::call::{AnswerOptions, CallRegistry, CryptoLine, OfferOptions};
 use crate::sdp::SessionDescription;
 use crate::voicemail::config::{mailbox_for, VoicemailConfig};
 use crate::voicemail::MailboxStore;
+
+/// How long a DTLS-SRTP caller has to complete its handshake (the DTLS session's own
+/// `handshake-timeout` normally fails it earlier).
+const KEY_WAIT: Duration = Duration::from_secs(30);
 
 /// Tap ids of deposits; high bit set so they never meet lawful interception's ids.
 static NEXT_TAP: AtomicU64 = AtomicU64::new(1 << 63);
@@ -67,9 +75,11 @@ pub trait Deposit: Send {
 }
 
 struct Session {
-    recorder: Recorder,
     port: LocalPort,
     tap_id: u64,
+    shared: Arc<Shared>,
+    /// The deposit's media thread (DTLS keys, greeting), while it runs.
+    media: Option<std::thread::JoinHandle<()>>,
 }
 
 /// [`Deposit`] on the daemon's call registry and mailbox store.
@@ -82,6 +92,7 @@ pub struct RegistryDeposit {
     /// Where the relay sends the caller's media on (see [`Sink`]), per local address.
     sinks: HashMap<std::net::IpAddr, Sink>,
     sessions: HashMap<String, Session>,
+    greetings: Greetings,
 }
 
 /// A UDP socket that takes and discards what the relay forwards from deposit callers.
@@ -138,7 +149,14 @@ impl RegistryDeposit {
             after_answer: None,
             sinks: HashMap::new(),
             sessions: HashMap::new(),
+            greetings: Greetings::default(),
         }
+    }
+
+    /// Plays these greetings (loaded at start-up) to callers.
+    pub fn with_greetings(mut self, greetings: Greetings) -> Self {
+        self.greetings = greetings;
+        self
     }
 
     /// Runs `hook` after each deposit's media is installed, before the 200 OK goes out.
@@ -150,21 +168,6 @@ impl RegistryDeposit {
 
 fn fail(s: impl Into<String>) -> MediaFailure {
     MediaFailure(s.into())
-}
-
-/// The SRTP policy of the keys the caller sends with.
-fn policy_of(line: &CryptoLine) -> Policy {
-    let mut p = Policy::new(line.suite, line.key.clone());
-    p.keys.extend(line.extra_keys.iter().cloned());
-    for param in &line.params {
-        match param.as_str() {
-            "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
-            "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
-            "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
-            _ => {}
-        }
-    }
-    p
 }
 
 impl Deposit for RegistryDeposit {
@@ -190,11 +193,7 @@ impl Deposit for RegistryDeposit {
             .iter()
             .position(|m| m.port != 0 && m.kind == "audio")
             .ok_or_else(|| fail("no audio stream to record"))?;
-        if media[first].dtls.is_some() {
-            return Err(fail(
-                "voicemail takes SDES-SRTP or plain RTP, not DTLS-SRTP",
-            ));
-        }
+        let codec = sdp.media.get(first).and_then(Codec::choose);
         let cfg = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             store
@@ -265,6 +264,10 @@ impl Deposit for RegistryDeposit {
                     .and_then(|c| c.monologue(from_tag))
                     .and_then(|m| m.leg(first))
                     .ok_or_else(|| fail("the caller's leg is missing"))?;
+                // A DTLS-SRTP caller's keys come from the handshake, after the 200 OK: the
+                // tap is attached now (it keeps what arrives) and the recorder starts when
+                // the keys are there.
+                let dtls = leg.dtls.is_some();
                 let source = match leg.negotiated.as_ref().and_then(|n| n.rx.as_ref()) {
                     Some(line) => LegSource::Srtp {
                         policy: policy_of(line),
@@ -278,20 +281,23 @@ impl Deposit for RegistryDeposit {
                 reg.engine()
                     .apply(port, Command::AttachTap(port, t))
                     .map_err(|e| fail(e.to_string()))?;
+                if dtls {
+                    return Ok((toward_caller, None, Some((cfg, rx)), port, tap_id));
+                }
                 let legs = vec![Leg {
                     name: "caller".into(),
                     source,
                     tap: rx,
                 }];
                 match Recorder::start(cfg, legs) {
-                    Ok(recorder) => Ok((toward_caller, recorder, port, tap_id)),
+                    Ok(recorder) => Ok((toward_caller, Some(recorder), None, port, tap_id)),
                     Err(e) => {
                         let _ = reg.engine().apply(port, Command::DetachTap(port, tap_id));
                         Err(fail(format!("voicemail cannot record: {e}")))
                     }
                 }
             });
-        let (toward_caller, recorder, port, tap_id) = match started {
+        let (toward_caller, recorder, pending, port, tap_id) = match started {
             Ok(s) => s,
             Err(e) => {
                 let _ = reg.delete(call_id, std::time::Duration::ZERO);
@@ -301,13 +307,63 @@ impl Deposit for RegistryDeposit {
         if let Some(hook) = &self.after_answer {
             hook(&reg, call_id);
         }
+        let engine = reg.engine_handle();
         drop(reg);
+        let greeting = self.greetings.for_mailbox(mailbox);
+        let playback = match (greeting, codec) {
+            (Some(greeting), Some((codec, payload_type))) => Some(Playback {
+                greeting,
+                codec,
+                payload_type,
+                beep: self.greetings.beep,
+            }),
+            (Some(_), None) => {
+                tracing::info!(call = %call_id, "voicemail: no greeting (the caller offered neither PCMU nor PCMA)");
+                None
+            }
+            (None, _) => None,
+        };
+        let shared = Arc::new(Shared::default());
+        *shared.recorder.lock().unwrap_or_else(|p| p.into_inner()) = recorder;
+        let media = if pending.is_some() || playback.is_some() {
+            let plan = Plan {
+                registry: self.registry.clone(),
+                engine,
+                call_id: call_id.to_string(),
+                from_tag: from_tag.to_string(),
+                stream: first,
+                port,
+                pending,
+                key_wait: KEY_WAIT,
+                playback,
+            };
+            match deposit_media::spawn(plan, shared.clone()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    // Without the thread a DTLS caller would never be recorded.
+                    self.sessions.insert(
+                        call_id.to_string(),
+                        Session {
+                            port,
+                            tap_id,
+                            shared,
+                            media: None,
+                        },
+                    );
+                    self.stop(call_id);
+                    return Err(fail(format!("voicemail cannot start its media thread: {e}")));
+                }
+            }
+        } else {
+            None
+        };
         self.sessions.insert(
             call_id.to_string(),
             Session {
-                recorder,
                 port,
                 tap_id,
+                shared,
+                media,
             },
         );
         rewrite(&mut sdp, &toward_caller, &RewriteOptions::default());
@@ -317,23 +373,33 @@ impl Deposit for RegistryDeposit {
     }
 
     fn stop(&mut self, call_id: &str) {
-        let Some(s) = self.sessions.remove(call_id) else {
+        let Some(mut s) = self.sessions.remove(call_id) else {
             return;
         };
+        s.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = s.media.take() {
+            let _ = t.join();
+        }
         let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         let _ = reg
             .engine()
             .apply(s.port, Command::DetachTap(s.port, s.tap_id));
         let _ = reg.delete(call_id, std::time::Duration::ZERO);
         drop(reg);
-        match s.recorder.stop() {
-            Ok(Some(info)) => {
+        let recorder = s
+            .shared
+            .recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match recorder.map(Recorder::stop) {
+            Some(Ok(Some(info))) => {
                 tracing::info!(call = %call_id, packets = info.packets, "voicemail message stored")
             }
-            Ok(None) => {
+            Some(Ok(None)) | None => {
                 tracing::info!(call = %call_id, "voicemail deposit ended with nothing recorded")
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(call = %call_id, error = %e, "voicemail message could not be closed")
             }
         }
@@ -359,7 +425,16 @@ impl Deposit for RegistryDeposit {
     fn finished(&self) -> Vec<String> {
         self.sessions
             .iter()
-            .filter(|(_, s)| s.recorder.stopped().is_some())
+            .filter(|(_, s)| {
+                s.shared.failed.load(Ordering::Relaxed)
+                    || s
+                        .shared
+                        .recorder
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .is_some_and(|r| r.stopped().is_some())
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }

@@ -6,8 +6,10 @@
 pub mod body;
 pub mod config;
 pub mod deposit;
+mod deposit_media;
 pub mod digest;
 pub mod framing;
+pub mod greeting;
 pub mod header;
 pub mod media;
 pub mod message;

@@ -45,6 +45,11 @@ pub struct VoicemailConfig {
     pub on_unavailable: bool,
     /// Seconds a routed call rings before `on-no-answer` sends it to voicemail.
     pub no_answer_timeout: u64,
+    /// Greeting played to callers of mailboxes without one of their own (8 kHz mono
+    /// 16-bit PCM `.wav`, or raw G.711 `.ul` / `.al`); none: no greeting.
+    pub greeting: Option<PathBuf>,
+    /// A 1 kHz beep of 400 ms after the greeting (default true; no greeting, no beep).
+    pub beep: bool,
     /// Mailboxes written into the store at start-up (added, or replaced by id).
     pub mailboxes: Vec<MailboxConfig>,
     /// Address of the voicemail HTTP API (mailboxes and messages); off unless set.
@@ -92,6 +97,9 @@ pub struct MailboxConfig {
     pub on_unavailable: Option<bool>,
     #[serde(default)]
     pub no_answer_timeout: Option<u64>,
+    /// This mailbox's greeting (instead of `[voicemail] greeting`).
+    #[serde(default)]
+    pub greeting: Option<PathBuf>,
 }
 
 impl Default for VoicemailConfig {
@@ -109,6 +117,8 @@ impl Default for VoicemailConfig {
             on_busy: false,
             on_unavailable: false,
             no_answer_timeout: 20,
+            greeting: None,
+            beep: true,
             mailboxes: Vec::new(),
             api_listen: None,
             api_admin_token: None,
@@ -367,6 +377,7 @@ mod tests {
             on_busy: None,
             on_unavailable: None,
             no_answer_timeout: None,
+            greeting: None,
         });
         assert!(c.validate().is_err());
         c.mailboxes[0].public_key = KEY.into();
@@ -450,6 +461,7 @@ mod tests {
                 on_busy: None,
                 on_unavailable: None,
                 no_answer_timeout: None,
+                greeting: None,
             }],
             ..Default::default()
         };

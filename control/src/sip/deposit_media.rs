@@ -1,0 +1,273 @@
+//! The media side of one voicemail deposit that needs time: a small thread per deposit
+//! that (for a DTLS-SRTP caller) waits for the handshake's keys and then starts the
+//! recorder, and plays the greeting and the beep to the caller, one RTP packet every 20 ms.
+//! Packets go out of the caller-facing relay port through the engine's command queue
+//! (`Command::SendRaw`) to the address that port currently sends to (the latched source of
+//! the caller's own media, else its SDP address), protected with srtpgate's own key toward
+//! the caller. The thread never blocks the SIP thread or a media worker; it stops within
+//! one frame when the deposit ends.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use relay::engine::{Command, Engine, LocalPort, TapReceiver};
+use relay::record::{Leg, LegSource, Recorder, RecorderConfig};
+use relay::srtp::{Policy, SrtpContext};
+
+use super::greeting::{beep, Codec, Greeting, FRAME};
+use crate::call::{CallRegistry, CryptoLine};
+
+/// Time between greeting packets.
+pub const PACKET_INTERVAL: Duration = Duration::from_millis(20);
+/// How often the thread looks for a DTLS caller's keys.
+const KEY_POLL: Duration = Duration::from_millis(20);
+
+/// What the SIP thread and the deposit's thread share.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// The deposit ended (BYE, shutdown): the thread returns.
+    pub stop: AtomicBool,
+    /// The deposit cannot record (DTLS handshake failed or timed out, or the recorder
+    /// refused to start after it): the proxy ends the call.
+    pub failed: AtomicBool,
+    /// The running recorder, once its keys are known.
+    pub recorder: Mutex<Option<Recorder>>,
+}
+
+/// The greeting to play, in the caller's codec.
+pub(super) struct Playback {
+    pub greeting: Arc<Greeting>,
+    pub codec: Codec,
+    pub payload_type: u8,
+    pub beep: bool,
+}
+
+/// Everything the thread of one deposit needs.
+pub(super) struct Plan {
+    pub registry: Arc<Mutex<CallRegistry>>,
+    pub engine: Arc<Engine>,
+    pub call_id: String,
+    pub from_tag: String,
+    /// The caller's stream (index of its `m=` line).
+    pub stream: usize,
+    /// The caller-facing relay port.
+    pub port: LocalPort,
+    /// A recorder still to start once the caller's keys are known (DTLS-SRTP).
+    pub pending: Option<(RecorderConfig, TapReceiver)>,
+    /// How long to wait for those keys.
+    pub key_wait: Duration,
+    pub playback: Option<Playback>,
+}
+
+/// The SRTP policy of the keys in `line`.
+pub(super) fn policy_of(line: &CryptoLine) -> Policy {
+    let mut p = Policy::new(line.suite, line.key.clone());
+    p.keys.extend(line.extra_keys.iter().cloned());
+    for param in &line.params {
+        match param.as_str() {
+            "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
+            "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
+            "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
+            _ => {}
+        }
+    }
+    p
+}
+
+pub(super) fn spawn(plan: Plan, shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("srtpgate-vm-media".into())
+        .spawn(move || run(plan, &shared))
+}
+
+/// What the caller's leg says now.
+enum KeyState {
+    Waiting,
+    /// srtpgate's keys toward the caller (`None`: plain RTP), and the caller's own.
+    Ready {
+        tx: Option<CryptoLine>,
+        rx: Option<CryptoLine>,
+        fallback: Option<SocketAddr>,
+    },
+    Failed(String),
+}
+
+fn key_state(plan: &Plan) -> KeyState {
+    let reg = plan.registry.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(leg) = reg
+        .call(&plan.call_id)
+        .and_then(|c| c.monologue(&plan.from_tag))
+        .and_then(|m| m.leg(plan.stream))
+    else {
+        return KeyState::Failed("the deposit's call is gone".into());
+    };
+    if let Some(why) = leg.dtls.as_ref().and_then(|d| d.failure.clone()) {
+        return KeyState::Failed(why);
+    }
+    match &leg.negotiated {
+        Some(n) => KeyState::Ready {
+            tx: n.tx.clone(),
+            rx: n.rx.clone(),
+            fallback: leg.remote.rtp_addr(),
+        },
+        None => KeyState::Waiting,
+    }
+}
+
+/// Sleeps until `until` in steps of at most one frame; `false` when the deposit stopped.
+fn wait_until(shared: &Shared, until: Instant) -> bool {
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(PACKET_INTERVAL));
+    }
+}
+
+fn run(mut plan: Plan, shared: &Shared) {
+    let started = Instant::now();
+    let (tx, rx, fallback) = loop {
+        match key_state(&plan) {
+            KeyState::Ready { tx, rx, fallback } => break (tx, rx, fallback),
+            KeyState::Failed(why) => {
+                tracing::warn!(call = %plan.call_id, reason = %why, "voicemail: no keys from the caller; ending the deposit");
+                shared.failed.store(true, Ordering::Relaxed);
+                return;
+            }
+            KeyState::Waiting if started.elapsed() >= plan.key_wait => {
+                tracing::warn!(call = %plan.call_id, "voicemail: the caller's DTLS-SRTP keys did not come in time; ending the deposit");
+                shared.failed.store(true, Ordering::Relaxed);
+                return;
+            }
+            KeyState::Waiting => {
+                if !wait_until(shared, Instant::now() + KEY_POLL) {
+                    return;
+                }
+            }
+        }
+    };
+    if let Some((cfg, tap)) = plan.pending.take() {
+        let source = match &rx {
+            Some(line) => LegSource::Srtp {
+                policy: policy_of(line),
+                initial_roc: 0,
+            },
+            None => LegSource::Plain,
+        };
+        let legs = vec![Leg {
+            name: "caller".into(),
+            source,
+            tap,
+        }];
+        match Recorder::start(cfg, legs) {
+            Ok(r) => {
+                tracing::info!(call = %plan.call_id, "voicemail: recording the DTLS-SRTP caller");
+                *shared.recorder.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            }
+            Err(e) => {
+                tracing::warn!(call = %plan.call_id, error = %e, "voicemail cannot record; ending the deposit");
+                shared.failed.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+    drop(rx);
+    if let Some(p) = plan.playback.take() {
+        play(&plan, shared, &p, tx, fallback);
+    }
+}
+
+/// RTP header fields of the greeting stream.
+struct Stream {
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+}
+
+fn random_stream() -> Stream {
+    let mut b = [0u8; 10];
+    // A fixed stream is still correct RTP; randomness only avoids collisions.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    Stream {
+        ssrc: u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+        // Below 2^15 so that the first packets never sit next to a rollover.
+        seq: u16::from_be_bytes([b[4], b[5]]) & 0x7fff,
+        ts: u32::from_be_bytes([b[6], b[7], b[8], b[9]]),
+    }
+}
+
+fn play(
+    plan: &Plan,
+    shared: &Shared,
+    p: &Playback,
+    tx: Option<CryptoLine>,
+    fallback: Option<SocketAddr>,
+) {
+    let mut ctx = match tx.as_ref().map(|l| SrtpContext::new(policy_of(l))).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(call = %plan.call_id, error = %e, "voicemail: no greeting (srtpgate's key toward the caller is unusable)");
+            return;
+        }
+    };
+    drop(tx);
+    let mut frames = p.greeting.frames(p.codec);
+    if p.beep {
+        frames.extend(beep().frames(p.codec));
+    }
+    let mut s = random_stream();
+    let mut buf = [0u8; 12 + FRAME + 64];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    for (n, frame) in frames.iter().enumerate() {
+        if !wait_until(shared, start + PACKET_INTERVAL * n as u32) {
+            break;
+        }
+        buf[0] = 0x80;
+        buf[1] = p.payload_type | if n == 0 { 0x80 } else { 0 };
+        buf[2..4].copy_from_slice(&s.seq.to_be_bytes());
+        buf[4..8].copy_from_slice(&s.ts.to_be_bytes());
+        buf[8..12].copy_from_slice(&s.ssrc.to_be_bytes());
+        buf[12..12 + FRAME].copy_from_slice(frame);
+        s.seq = s.seq.wrapping_add(1);
+        s.ts = s.ts.wrapping_add(FRAME as u32);
+        let len = match ctx.as_mut() {
+            Some(c) => match c.protect(&mut buf, 12 + FRAME) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(call = %plan.call_id, error = %e, "voicemail: greeting stopped (SRTP)");
+                    break;
+                }
+            },
+            None => 12 + FRAME,
+        };
+        // Where the port sends now: the caller's latched source, else its SDP address.
+        let to = match plan.engine.query(plan.port) {
+            Ok((_, Some(peer))) => Some(peer.addr),
+            _ => fallback,
+        };
+        let Some(to) = to else { continue };
+        let cmd = Command::SendRaw {
+            local: plan.port,
+            to,
+            data: buf[..len].to_vec(),
+        };
+        if let Err(e) = plan.engine.apply(plan.port, cmd) {
+            tracing::debug!(call = %plan.call_id, error = %e, "voicemail: greeting packet not sent");
+            if shared.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            continue;
+        }
+        sent += 1;
+    }
+    buf.fill(0);
+    tracing::info!(call = %plan.call_id, packets = sent, "voicemail greeting played");
+}
