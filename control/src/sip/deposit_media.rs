@@ -83,15 +83,19 @@ pub(super) fn spawn(plan: Plan, shared: Arc<Shared>) -> std::io::Result<JoinHand
         .spawn(move || run(plan, &shared))
 }
 
+/// The keys of the caller's leg once negotiated.
+struct Ready {
+    tx: Option<CryptoLine>,
+    rx: Option<CryptoLine>,
+    /// The caller's SDP address.
+    fallback: Option<SocketAddr>,
+}
+
 /// What the caller's leg says now.
 enum KeyState {
     Waiting,
     /// srtpgate's keys toward the caller (`None`: plain RTP), and the caller's own.
-    Ready {
-        tx: Option<CryptoLine>,
-        rx: Option<CryptoLine>,
-        fallback: Option<SocketAddr>,
-    },
+    Ready(Box<Ready>),
     Failed(String),
 }
 
@@ -108,11 +112,11 @@ fn key_state(plan: &Plan) -> KeyState {
         return KeyState::Failed(why);
     }
     match &leg.negotiated {
-        Some(n) => KeyState::Ready {
+        Some(n) => KeyState::Ready(Box::new(Ready {
             tx: n.tx.clone(),
             rx: n.rx.clone(),
             fallback: leg.remote.rtp_addr(),
-        },
+        })),
         None => KeyState::Waiting,
     }
 }
@@ -135,7 +139,7 @@ fn run(mut plan: Plan, shared: &Shared) {
     let started = Instant::now();
     let (tx, rx, fallback) = loop {
         match key_state(&plan) {
-            KeyState::Ready { tx, rx, fallback } => break (tx, rx, fallback),
+            KeyState::Ready(r) => break (r.tx, r.rx, r.fallback),
             KeyState::Failed(why) => {
                 tracing::warn!(call = %plan.call_id, reason = %why, "voicemail: no keys from the caller; ending the deposit");
                 shared.failed.store(true, Ordering::Relaxed);
@@ -210,7 +214,11 @@ fn play(
     tx: Option<CryptoLine>,
     fallback: Option<SocketAddr>,
 ) {
-    let mut ctx = match tx.as_ref().map(|l| SrtpContext::new(policy_of(l))).transpose() {
+    let mut ctx = match tx
+        .as_ref()
+        .map(|l| SrtpContext::new(policy_of(l)))
+        .transpose()
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(call = %plan.call_id, error = %e, "voicemail: no greeting (srtpgate's key toward the caller is unusable)");
