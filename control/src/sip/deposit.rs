@@ -351,7 +351,9 @@ impl Deposit for RegistryDeposit {
                         },
                     );
                     self.stop(call_id);
-                    return Err(fail(format!("voicemail cannot start its media thread: {e}")));
+                    return Err(fail(format!(
+                        "voicemail cannot start its media thread: {e}"
+                    )));
                 }
             }
         } else {
@@ -427,8 +429,7 @@ impl Deposit for RegistryDeposit {
             .iter()
             .filter(|(_, s)| {
                 s.shared.failed.load(Ordering::Relaxed)
-                    || s
-                        .shared
+                    || s.shared
                         .recorder
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

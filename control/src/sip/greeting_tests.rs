@@ -100,8 +100,16 @@ fn unusable_files_say_why() {
         ("eight.wav", wav(1, 8000, 8, 1, &s), "8 bits"),
         ("float.wav", wav(1, 8000, 16, 3, &s), "format 3"),
         ("empty.wav", wav(1, 8000, 16, 1, &[]), "no audio"),
-        ("text.wav", b"hello, this is not a WAV".to_vec(), "not a RIFF/WAVE"),
-        ("cut.wav", wav(1, 8000, 16, 1, &s)[..30].to_vec(), "too short"),
+        (
+            "text.wav",
+            b"hello, this is not a WAV".to_vec(),
+            "not a RIFF/WAVE",
+        ),
+        (
+            "cut.wav",
+            wav(1, 8000, 16, 1, &s)[..30].to_vec(),
+            "too short",
+        ),
         ("song.mp3", vec![0; 100], "unknown greeting format"),
         ("empty.ul", vec![], "no audio"),
     ];
@@ -112,7 +120,9 @@ fn unusable_files_say_why() {
     let e = Greeting::load(Path::new("/nonexistent/greeting.wav")).unwrap_err();
     assert!(matches!(e, GreetingError::Read { .. }), "{e}");
     let long = vec![0xffu8; MAX_SECONDS * RATE + 1];
-    let e = Greeting::load(&temp("long.ul", &long)).unwrap_err().to_string();
+    let e = Greeting::load(&temp("long.ul", &long))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("longer than"), "{e}");
 }
 
@@ -183,5 +193,8 @@ fn configuration_picks_per_mailbox_then_default() {
     assert!(Greetings::load(&c).unwrap().for_mailbox("alice").is_none());
     c.greeting = Some("/nonexistent/x.wav".into());
     let e = Greetings::load(&c).unwrap_err().to_string();
-    assert!(e.contains("greeting") && e.contains("/nonexistent/x.wav"), "{e}");
+    assert!(
+        e.contains("greeting") && e.contains("/nonexistent/x.wav"),
+        "{e}"
+    );
 }
