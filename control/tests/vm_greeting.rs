@@ -366,3 +366,74 @@ fn no_greeting_without_g711_and_bye_stops_playback() {
     assert!(late <= 2, "{late} packets after BYE");
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// A DTLS-SRTP caller: answered with srtpgate's fingerprint and `a=setup:active`, and a
+/// ClientHello comes from the relay port. This caller never answers the handshake: when
+/// it times out the deposit reports itself finished (the proxy then sends BYE), and
+/// nothing is stored.
+#[test]
+fn dtls_caller_gets_a_fingerprint_and_a_failed_handshake_ends_the_deposit() {
+    let s = setup("dtls", 59350, Some(("hello.ul", &[0xff; 800])), true);
+    let mut dep = s.dep;
+    let identity = control::dtls::DtlsIdentity::generate("sha-256").unwrap();
+    let ours = identity
+        .fingerprint()
+        .to_attribute()
+        .value_str()
+        .to_string();
+    dep.registry
+        .lock()
+        .unwrap()
+        .set_dtls_identity(Arc::new(identity), Duration::from_secs(1));
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let fp = (0..32)
+        .map(|i| format!("{i:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         a=fingerprint:sha-256 {fp}\r\na=setup:actpass\r\n\
+         m=audio {port} UDP/TLS/RTP/SAVPF 0\r\na=sendrecv\r\n"
+    );
+    let ans = dep
+        .start("d-1", "atag", "btag", "bob", sdp.as_bytes(), "{}")
+        .unwrap();
+    let ans = String::from_utf8(ans).unwrap();
+    assert!(ans.contains("UDP/TLS/RTP/SAVPF"), "{ans}");
+    assert!(ans.contains("a=setup:active"), "{ans}");
+    assert!(ans.contains(&format!("a=fingerprint:{ours}")), "{ans}");
+    assert!(!ans.contains("a=crypto"), "{ans}");
+    let relay_port: u16 = ans
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // srtpgate is the DTLS client: its ClientHello (content type 22, handshake type 1).
+    let mut buf = [0u8; 2048];
+    let (n, from) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!(from.port(), relay_port);
+    assert!(
+        n > 13 && buf[0] == 22 && buf[13] == 1,
+        "{:?}",
+        &buf[..n.min(16)]
+    );
+    assert!(dep.finished().is_empty(), "still handshaking");
+    // The events thread's job in the daemon: DTLS timers.
+    let t = Instant::now();
+    while !dep.finished().contains(&"d-1".to_string()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the failed handshake was not reported"
+        );
+        dep.registry.lock().unwrap().tick_secure(Instant::now());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    dep.stop("d-1");
+    assert!(files(&s.dir.join("store"), "pcapng").is_empty());
+    assert!(files(&s.dir.join("store"), "part").is_empty());
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
