@@ -52,7 +52,7 @@ impl Request {
 /// Reads a request head of at most `max_head` bytes; gives up at `deadline` (a client
 /// dripping bytes must not hold the connection forever).
 pub fn read_head(
-    s: &mut TcpStream,
+    s: &mut impl Read,
     max_head: usize,
     deadline: Instant,
 ) -> Result<Request, HttpError> {
@@ -139,7 +139,7 @@ fn parse_head(head: &[u8], body_start: Vec<u8>) -> Result<Request, HttpError> {
 /// Reads the body announced by `Content-Length` (at most `max_body` bytes). A request
 /// without `Content-Length` has an empty body unless `required`.
 pub fn read_body(
-    s: &mut TcpStream,
+    s: &mut impl Read,
     req: &mut Request,
     max_body: usize,
     required: bool,

@@ -709,3 +709,110 @@ fn repeated_failed_logins_are_throttled() {
     d.drain_and_stop(Duration::ZERO);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One request over TLS, trusting `root`; returns the status and body.
+fn call_tls(
+    addr: SocketAddr,
+    root: &rustls::pki_types::CertificateDer<'static>,
+    request: &str,
+) -> (u16, Vec<u8>) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut t = rustls::StreamOwned::new(conn, tcp);
+    t.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    t.read_to_end(&mut out).unwrap();
+    let end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status = std::str::from_utf8(&out[9..12]).unwrap().parse().unwrap();
+    (status, out[end + 4..].to_vec())
+}
+
+#[test]
+fn the_api_speaks_tls_when_given_a_certificate() {
+    let dir = tempdir("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), ck.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), ck.key_pair.serialize_pem()).unwrap();
+    let mut c = config(46220, &dir.join("vm"));
+    c.voicemail.api_tls_cert = Some(dir.join("cert.pem"));
+    c.voicemail.api_tls_key = Some(dir.join("key.pem"));
+    let d = Daemon::start(&c).unwrap();
+    let a = d.vm_api().unwrap().addr();
+    let root = ck.cert.der().clone();
+
+    let body = mailbox("sip:bob@example.org", &key()).to_string();
+    let (st, _) = call_tls(
+        a,
+        &root,
+        &format!(
+            "PUT /v1/mailboxes/bob HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(st, 201);
+    let bytes = record(&d.voicemail().unwrap().lock().unwrap(), "bob", 40);
+    let basic = base64::engine::general_purpose::STANDARD.encode("bob:bob-pw");
+    let (st, list) = call_tls(
+        a,
+        &root,
+        &format!("GET /v1/mailboxes/bob/messages HTTP/1.1\r\nAuthorization: Basic {basic}\r\n\r\n"),
+    );
+    assert_eq!(st, 200);
+    let list: Value = serde_json::from_slice(&list).unwrap();
+    let msg = list["messages"][0]["id"].as_str().unwrap();
+    let (st, got) = call_tls(
+        a,
+        &root,
+        &format!(
+            "GET /v1/mailboxes/bob/messages/{msg} HTTP/1.1\r\nAuthorization: Basic {basic}\r\n\r\n"
+        ),
+    );
+    assert_eq!(st, 200);
+    assert!(
+        got == bytes,
+        "the download over TLS differs from the stored file"
+    );
+    let (st, _) = call_tls(
+        a,
+        &root,
+        "GET /v1/mailboxes HTTP/1.1\r\nAuthorization: Basic Ym9iOndyb25n\r\n\r\n",
+    );
+    assert_eq!(st, 401);
+
+    // Plain HTTP to the TLS listener gets no HTTP answer, and is counted as malformed.
+    let mut s = TcpStream::connect(a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        format!("GET /v1/mailboxes HTTP/1.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        !out.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    let counters = d.vm_api().unwrap().counters();
+    assert_eq!(counters.malformed.load(Ordering::Relaxed), 1);
+    assert_eq!(counters.downloads.load(Ordering::Relaxed), 1);
+
+    // A certificate without its key stops the start-up.
+    let mut bad = c.clone();
+    bad.voicemail.api_tls_key = Some(dir.join("missing.pem"));
+    let e = Daemon::start(&bad).err().expect("a missing key is refused");
+    assert!(format!("{e:#}").contains("voicemail API TLS"), "{e:#}");
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}

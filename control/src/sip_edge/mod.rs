@@ -2,7 +2,7 @@
 //! sans-IO [`Proxy`] on one thread that owns it, and carrying out what it returns.
 
 mod conns;
-mod tls;
+pub(crate) mod tls;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};

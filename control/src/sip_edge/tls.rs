@@ -1,4 +1,5 @@
-//! TLS (SIPS) server configuration from a PEM certificate chain and private key.
+//! TLS server configuration from a PEM certificate chain and private key: SIPS, and the
+//! voicemail HTTP API.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use anyhow::Context as _;
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let certs = {
         let f = std::fs::File::open(cert)
-            .with_context(|| format!("opening the SIP TLS certificate {}", cert.display()))?;
+            .with_context(|| format!("opening the TLS certificate {}", cert.display()))?;
         rustls_pemfile::certs(&mut std::io::BufReader::new(f))
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("reading PEM certificates from {}", cert.display()))?
@@ -19,7 +20,7 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
     }
     let key = {
         let f = std::fs::File::open(key)
-            .with_context(|| format!("opening the SIP TLS key {}", key.display()))?;
+            .with_context(|| format!("opening the TLS key {}", key.display()))?;
         rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
             .with_context(|| format!("reading the PEM private key {}", key.display()))?
             .with_context(|| format!("no private key in {}", key.display()))?
@@ -30,6 +31,6 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::Serv
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .context("the SIP TLS certificate and key do not fit together")?;
+        .context("the TLS certificate and key do not fit together")?;
     Ok(Arc::new(config))
 }

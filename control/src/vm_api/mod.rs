@@ -1,6 +1,6 @@
 //! The voicemail HTTP API (docs/voicemail.md, "The HTTP API"): mailboxes and their sealed
-//! messages over plain HTTP/1.1 with JSON bodies, off unless `[voicemail] api-listen` is
-//! set. Two kinds of callers:
+//! messages over HTTP/1.1 with JSON bodies (in TLS when `api-tls-cert` and `api-tls-key`
+//! are set), off unless `[voicemail] api-listen` is set. Two kinds of callers:
 //! - the admin, with `Authorization: Bearer <api-admin-token>`;
 //! - a mailbox owner, with HTTP Basic and the credentials of their `[[sip.users]]` entry,
 //!   who sees only the mailboxes whose owner's user part is their user name.
@@ -14,8 +14,8 @@
 mod limiter;
 mod routes;
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -32,7 +32,6 @@ const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 64 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 const HEAD_DEADLINE: Duration = Duration::from_secs(10);
-const REALM: &str = "srtpgate voicemail";
 
 /// Counters of the voicemail API (no labels naming mailboxes or users).
 #[derive(Default, Debug)]
@@ -122,6 +121,7 @@ struct Shared {
     active: AtomicUsize,
     max_connections: usize,
     failures: limiter::AuthFailures,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A running voicemail API listener.
@@ -133,14 +133,15 @@ pub struct VmApi {
 }
 
 impl VmApi {
-    /// Binds `listen` and serves the API over `store`. Without `admin_token` every bearer
-    /// request is refused; owners authenticate against `owners`.
+    /// Binds `listen` and serves the API over `store` (in TLS with `tls`). Without
+    /// `admin_token` every bearer request is refused; owners authenticate against `owners`.
     pub fn start(
         listen: SocketAddr,
         admin_token: Option<&str>,
         owners: OwnerCredentials,
         store: Arc<Mutex<MailboxStore>>,
         max_connections: usize,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> std::io::Result<VmApi> {
         let listener = TcpListener::bind(listen)?;
         listener.set_nonblocking(true)?;
@@ -155,6 +156,7 @@ impl VmApi {
             active: AtomicUsize::new(0),
             max_connections: max_connections.max(1),
             failures: limiter::AuthFailures::default(),
+            tls,
         });
         let s = stop.clone();
         let thread = std::thread::Builder::new()
@@ -236,9 +238,45 @@ fn refuse_busy(mut s: TcpStream, counters: &ApiCounters) {
     }
 }
 
-fn serve(mut s: TcpStream, sh: &Shared) -> std::io::Result<()> {
+fn serve(s: TcpStream, sh: &Shared) -> std::io::Result<()> {
     http::prepare(&s, IO_TIMEOUT)?;
-    let reply = answer(&mut s, sh);
+    let ip = s.peer_addr().map(|a| a.ip()).ok();
+    let drain = |s: &mut TcpStream| http::close_gracefully(s, MAX_BODY, Duration::from_millis(500));
+    match &sh.tls {
+        None => {
+            let mut s = s;
+            if reply(&mut s, ip, sh)? >= 400 {
+                drain(&mut s);
+            }
+        }
+        Some(config) => {
+            let mut conn =
+                rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+            let mut s = s;
+            // The handshake first: a client that does not speak TLS gets an alert at most,
+            // never an HTTP answer.
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut s).is_err() {
+                    sh.counters.count(400);
+                    let _ = conn.write_tls(&mut s);
+                    return Ok(());
+                }
+            }
+            let mut t = rustls::StreamOwned::new(conn, s);
+            let status = reply(&mut t, ip, sh)?;
+            t.conn.send_close_notify();
+            t.flush()?;
+            if status >= 400 {
+                drain(&mut t.sock);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Answers one request on `s` (plain or TLS); gives the status sent.
+fn reply<S: Read + Write>(s: &mut S, ip: Option<IpAddr>, sh: &Shared) -> std::io::Result<u16> {
+    let reply = answer(s, ip, sh);
     let status = reply.status();
     sh.counters.count(status);
     match reply {
@@ -246,25 +284,19 @@ fn serve(mut s: TcpStream, sh: &Shared) -> std::io::Result<()> {
             status,
             extra,
             body,
-        } => {
-            http::respond_json(&mut s, status, extra, &body)?;
-            if status >= 400 {
-                http::close_gracefully(&mut s, MAX_BODY, Duration::from_millis(500));
-            }
-            Ok(())
-        }
+        } => http::respond_json(s, status, extra, &body)?,
         Reply::File { file, size, name } => {
             let extra = format!("Content-Disposition: attachment; filename=\"{name}\"\r\n");
-            http::write_head(&mut s, 200, "application/octet-stream", size, &extra)?;
-            let sent = std::io::copy(&mut std::io::Read::take(&file, size), &mut s)?;
+            http::write_head(s, 200, "application/octet-stream", size, &extra)?;
+            let sent = std::io::copy(&mut Read::take(&file, size), s)?;
             s.flush()?;
             sh.counters.downloads.fetch_add(1, Ordering::Relaxed);
             sh.counters
                 .download_bytes
                 .fetch_add(sent, Ordering::Relaxed);
-            Ok(())
         }
     }
+    Ok(status)
 }
 
 fn refused(e: HttpError) -> Reply {
@@ -272,14 +304,13 @@ fn refused(e: HttpError) -> Reply {
 }
 
 /// Reads, authenticates, routes and carries out one request.
-fn answer(s: &mut TcpStream, sh: &Shared) -> Reply {
+fn answer(s: &mut impl Read, ip: Option<IpAddr>, sh: &Shared) -> Reply {
     let mut req = match http::read_head(s, MAX_HEAD, Instant::now() + HEAD_DEADLINE) {
         Ok(r) => r,
         Err(e) => return refused(e),
     };
     // Authentication comes before anything else about the request is looked at; an
     // address with too many recent failures is not even checked.
-    let ip = s.peer_addr().map(|a| a.ip()).ok();
     if ip.is_some_and(|ip| sh.failures.blocked(ip, Instant::now())) {
         return Reply::Json {
             status: 429,
@@ -381,17 +412,26 @@ pub fn start_configured(
     if owners.users.is_empty() {
         tracing::info!("voicemail API: no [[sip.users]]; only the admin can use it");
     }
-    if !listen.ip().is_loopback() {
-        tracing::warn!(%listen, "voicemail API listens beyond loopback in plain HTTP: put a TLS proxy in front of it, Basic passwords and the token travel in clear");
+    let tls = match (&config.api_tls_cert, &config.api_tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::sip_edge::tls::server_config(cert, key)
+                .map_err(|e| anyhow::anyhow!("voicemail API TLS: {e:#}"))?,
+        ),
+        _ => None,
+    };
+    if tls.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "voicemail API listens beyond loopback in plain HTTP: set api-tls-cert and api-tls-key or put a TLS proxy in front of it, Basic passwords and the token travel in clear");
     }
+    let https = tls.is_some();
     let api = VmApi::start(
         listen,
         token.as_deref().map(String::as_str),
         owners,
         store.clone(),
         config.api_max_connections,
+        tls,
     )
     .map_err(|e| anyhow::anyhow!("binding the voicemail API socket {listen}: {e}"))?;
-    tracing::info!(addr = %api.addr(), realm = REALM, "voicemail API listening");
+    tracing::info!(addr = %api.addr(), tls = https, "voicemail API listening");
     Ok(Some(api))
 }

@@ -60,6 +60,9 @@ pub struct VoicemailConfig {
     pub api_admin_token_file: Option<PathBuf>,
     /// API connections served at once; more are answered 503.
     pub api_max_connections: usize,
+    /// PEM certificate chain and private key: the API speaks HTTPS when both are set.
+    pub api_tls_cert: Option<PathBuf>,
+    pub api_tls_key: Option<PathBuf>,
 }
 
 /// A secret read from the configuration: never shown by `Debug`.
@@ -124,6 +127,8 @@ impl Default for VoicemailConfig {
             api_admin_token: None,
             api_admin_token_file: None,
             api_max_connections: 16,
+            api_tls_cert: None,
+            api_tls_key: None,
         }
     }
 }
@@ -221,10 +226,17 @@ impl VoicemailConfig {
     fn validate_api(&self) -> Result<(), VoicemailConfigError> {
         let bad = |s: &str| Err(VoicemailConfigError(s.into()));
         if self.api_listen.is_none() {
-            if self.api_admin_token.is_some() || self.api_admin_token_file.is_some() {
-                return bad("api-admin-token and api-admin-token-file need api-listen");
+            if self.api_admin_token.is_some()
+                || self.api_admin_token_file.is_some()
+                || self.api_tls_cert.is_some()
+                || self.api_tls_key.is_some()
+            {
+                return bad("api-admin-token(-file) and api-tls-cert/key need api-listen");
             }
             return Ok(());
+        }
+        if self.api_tls_cert.is_some() != self.api_tls_key.is_some() {
+            return bad("api-tls-cert and api-tls-key go together");
         }
         if !self.enabled() {
             return bad("api-listen needs data-dir");
@@ -398,6 +410,12 @@ mod tests {
         c.api_max_connections = 0;
         assert!(c.validate().is_err());
         c.api_max_connections = 4;
+        c.api_tls_cert = Some("/tmp/cert.pem".into());
+        assert!(c.validate().is_err());
+        c.api_tls_key = Some("/tmp/key.pem".into());
+        c.validate().unwrap();
+        c.api_tls_cert = None;
+        c.api_tls_key = None;
         c.data_dir = None;
         assert!(c.validate().is_err());
         c.api_listen = None;
