@@ -816,3 +816,50 @@ fn the_api_speaks_tls_when_given_a_certificate() {
     d.drain_and_stop(Duration::ZERO);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn api_mailboxes_survive_a_restart_and_configured_ones_are_rewritten() {
+    use control::voicemail::config::MailboxConfig;
+    let dir = tempdir("restart");
+    let configured = key();
+    let mut c = config(46240, &dir);
+    c.voicemail.mailboxes.push(MailboxConfig {
+        id: "cfg".into(),
+        owner: "sip:alice@example.org".into(),
+        public_key: configured.clone(),
+        ..Default::default()
+    });
+    let d = Daemon::start(&c).unwrap();
+    let a = d.vm_api().unwrap().addr();
+    let (api_key, rotated) = (key(), key());
+    let r = call(
+        a,
+        "PUT",
+        "/v1/mailboxes/made-by-api",
+        Auth::Admin,
+        Some(&mailbox("sip:bob@example.org", &api_key)),
+    );
+    assert_eq!(r.status, 201);
+    let r = call(
+        a,
+        "PUT",
+        "/v1/mailboxes/cfg/public-key",
+        Auth::Basic("alice", "alice-pw"),
+        Some(&json!({"public_key": rotated})),
+    );
+    assert_eq!(r.status, 200);
+    d.drain_and_stop(Duration::ZERO);
+
+    let d = Daemon::start(&c).unwrap();
+    let a = d.vm_api().unwrap().addr();
+    let r = call(a, "GET", "/v1/mailboxes/made-by-api", Auth::Admin, None);
+    assert_eq!(
+        (r.status, r.json()["public_key"].clone()),
+        (200, json!(api_key))
+    );
+    // The configuration is written into the store at every start-up.
+    let r = call(a, "GET", "/v1/mailboxes/cfg", Auth::Admin, None);
+    assert_eq!(r.json()["public_key"], json!(configured));
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}
