@@ -192,12 +192,17 @@ fn busy_goes_to_voicemail_and_policy_off_relays_busy() {
     assert_eq!(log.lock().unwrap().started[0].1, "bob");
     assert_eq!(deposits(&net, DepositReason::Busy), 1);
     assert_eq!(net.calls(), 0);
+    let tag = ok.to().unwrap().tag().unwrap().to_string();
+    net.send(ALICE, &in_dialog("ACK", "busy-1", "z9hG4bKb1a", 1, &tag));
     // 600 Busy Everywhere too, straight after the INVITE.
     let out = net.send(ALICE, &invite("busy-2", "z9hG4bKb2", 1, None, &offer()));
     let inv = only(&out, BOB1).clone();
     let out = net.reply(BOB1, &inv, 600, "btag", None);
-    assert_eq!(only(&out, ALICE).code(), Some(200));
+    let ok = only(&out, ALICE);
+    assert_eq!(ok.code(), Some(200));
     assert_eq!(deposits(&net, DepositReason::Busy), 2);
+    let tag = ok.to().unwrap().tag().unwrap().to_string();
+    net.send(ALICE, &in_dialog("ACK", "busy-2", "z9hG4bKb2a", 1, &tag));
     // No-answer is off for bob: the call keeps ringing.
     let inv = ringing(&mut net, "busy-3", "z9hG4bKb3", &offer());
     assert!(net.advance(Duration::from_secs(30)).is_empty());
@@ -497,4 +502,43 @@ fn answered_or_cancelled_in_time_is_not_diverted_and_forks_are_all_cancelled() {
         .map(|s| s.0.clone())
         .collect();
     assert_eq!(started, vec!["fork".to_string()]);
+}
+
+#[test]
+fn deposit_answer_is_retransmitted_until_acked_and_ended_without_ack() {
+    let (mut net, log) = net_with(15100, &[("bob", policy(false, true, false))], false);
+    let inv = ringing(&mut net, "rt-1", "z9hG4bKrt1", &offer());
+    let out = net.reply(BOB1, &inv, 486, "btag", None);
+    let ok = only(&out, ALICE).clone();
+    assert_eq!(ok.code(), Some(200));
+    // T1, then doubling: 0.5 s, 1 s, 2 s …
+    let mut resent = Vec::new();
+    for _ in 0..8 {
+        let out = net.advance(Duration::from_millis(250));
+        resent.extend(to(&out, ALICE).into_iter().map(|m| m.to_bytes()));
+    }
+    assert_eq!(
+        resent,
+        vec![ok.to_bytes(), ok.to_bytes()],
+        "at 0.5 s and 1.5 s"
+    );
+    let tag = ok.to().unwrap().tag().unwrap().to_string();
+    net.send(ALICE, &in_dialog("ACK", "rt-1", "z9hG4bKrt2", 1, &tag));
+    let out = net.advance(Duration::from_secs(5));
+    assert!(to(&out, ALICE).is_empty(), "acknowledged: {out:?}");
+    assert!(log.lock().unwrap().stopped.is_empty());
+
+    // Never acknowledged: after 64*T1 srtpgate ends the deposit with a BYE.
+    let inv = ringing(&mut net, "rt-2", "z9hG4bKrt3", &offer());
+    let out = net.reply(BOB1, &inv, 486, "btag", None);
+    let ok = only(&out, ALICE).clone();
+    let mut sent = Vec::new();
+    for _ in 0..70 {
+        sent.extend(net.advance(Duration::from_millis(500)));
+    }
+    let oks = sent.iter().filter(|(_, m)| m.code() == Some(200)).count();
+    assert!((8..=12).contains(&oks), "{oks} retransmissions in 35 s");
+    let bye = find(&sent, ALICE, |m| m.method() == Some("BYE"));
+    assert_eq!(bye.from().unwrap().tag(), ok.to().unwrap().tag());
+    assert_eq!(log.lock().unwrap().stopped, vec!["rt-2".to_string()]);
 }

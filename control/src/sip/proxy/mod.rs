@@ -105,6 +105,10 @@ pub struct Proxy {
     deposit: Option<Box<dyn super::deposit::Deposit>>,
     deposit_answers: HashMap<String, Vec<u8>>,
     deposit_byes: HashMap<String, (Message, Flow)>,
+    /// Deposits' 200 OK over UDP not yet acknowledged (retransmitted until the ACK).
+    deposit_unacked: HashMap<String, voicemail::Unacked>,
+    /// The time of the message or timer being handled.
+    now: Instant,
     /// Routed calls that may still go to voicemail (no answer, busy, unavailable).
     redirects: HashMap<ServerKey, redirect::Redirect>,
 }
@@ -144,6 +148,8 @@ impl Proxy {
             deposit: None,
             deposit_answers: HashMap::new(),
             deposit_byes: HashMap::new(),
+            deposit_unacked: HashMap::new(),
+            now: Instant::now(),
             redirects: HashMap::new(),
         }
     }
@@ -169,6 +175,7 @@ impl Proxy {
     /// Handles one message received on `flow`; returns what to send.
     pub fn handle(&mut self, bytes: &[u8], flow: Flow, now: Instant) -> Vec<Transmit> {
         self.counters.received += 1;
+        self.now = now;
         match Message::parse(bytes) {
             Ok(msg) if msg.is_request() => self.on_request(msg, flow, now),
             Ok(msg) => self.on_response(msg, flow, now),

@@ -15,10 +15,11 @@ const EARLY_CALL_LIMIT: Duration = Duration::from_secs(600);
 impl Proxy {
     /// Runs every timer due at `now`; returns what to send. Call it every ~100 ms.
     pub fn tick(&mut self, now: Instant) -> Vec<Transmit> {
+        self.now = now;
         self.client_timers(now);
         self.server_timers(now);
         self.registrar.expire(now);
-        self.deposit_tick();
+        self.deposit_tick(now);
         self.redirect_tick(now);
         if self
             .last_sweep

@@ -2,12 +2,15 @@
 //! the initial INVITE to a voicemail URI (200 with srtpgate's SDP, or 404 for an unknown
 //! mailbox), its ACK, and requests inside the deposit's dialog (BYE ends it).
 
+use std::time::{Duration, Instant};
+
 use super::super::body;
 use super::super::header::NameAddr;
 use super::super::media::MediaFailure;
 use super::super::message::Message;
+use super::super::transaction::{T1, T2, TIMEOUT};
 use super::super::uri::Uri;
-use super::super::Flow;
+use super::super::{Flow, Transport};
 use super::diversion::{caller_user, diverting_user};
 use super::{DepositReason, Proxy};
 
@@ -29,6 +32,7 @@ impl Proxy {
         let to_tag = req.to().ok().and_then(|t| t.tag().map(str::to_string));
         if dep.active(&call_id) {
             if method == "ACK" {
+                self.deposit_unacked.remove(&call_id);
                 return true;
             }
             if to_tag.is_none() {
@@ -43,6 +47,7 @@ impl Proxy {
                     dep.stop(&call_id);
                     self.deposit_answers.remove(&call_id);
                     self.deposit_byes.remove(&call_id);
+                    self.deposit_unacked.remove(&call_id);
                     let resp = req.response(200, "OK", None);
                     self.reply(req, reply_to, resp);
                 }
@@ -189,10 +194,29 @@ impl Proxy {
             self.deposit_byes
                 .insert(call_id.clone(), (bye, reply_to.clone()));
         }
+        if reply_to.transport == Transport::Udp {
+            self.deposit_unacked.insert(
+                call_id.clone(),
+                Unacked {
+                    flow: reply_to.clone(),
+                    next: self.now + T1,
+                    gap: T1,
+                    give_up: self.now + TIMEOUT,
+                },
+            );
+        }
         self.deposit_answers.insert(call_id, bytes.clone());
         self.send(reply_to.clone(), bytes.clone());
         Ok(bytes)
     }
+}
+
+/// A deposit's 200 OK sent over UDP and not yet acknowledged.
+pub(super) struct Unacked {
+    flow: Flow,
+    next: Instant,
+    gap: Duration,
+    give_up: Instant,
 }
 
 impl Proxy {
@@ -214,13 +238,34 @@ impl Proxy {
         Message::parse(text.as_bytes()).ok()
     }
 
-    /// Ends the deposits whose recording stopped by itself: BYE to the caller, message
-    /// closed, media freed.
-    pub(super) fn deposit_tick(&mut self) {
+    /// Retransmits unacknowledged 200 OKs of deposits over UDP (T1 doubling up to T2,
+    /// RFC 3261 13.3.1.4); a deposit whose 200 got no ACK in 64*T1 is ended like one whose
+    /// recording stopped by itself: BYE to the caller, message closed, media freed.
+    pub(super) fn deposit_tick(&mut self, now: Instant) {
         let Some(dep) = self.deposit.as_ref() else {
             return;
         };
-        for call_id in dep.finished() {
+        let mut ended = dep.finished();
+        let mut resend = Vec::new();
+        for (id, u) in self.deposit_unacked.iter_mut() {
+            if u.give_up <= now {
+                tracing::info!(call = %id, "voicemail: no ACK for the 200 OK; ending the deposit");
+                ended.push(id.clone());
+            } else if u.next <= now {
+                u.gap = (u.gap * 2).min(T2);
+                u.next = now + u.gap;
+                resend.push((id.clone(), u.flow.clone()));
+            }
+        }
+        for (id, flow) in resend {
+            if let Some(bytes) = self.deposit_answers.get(&id).cloned() {
+                self.send(flow, bytes);
+            }
+        }
+        ended.sort();
+        ended.dedup();
+        for call_id in ended {
+            self.deposit_unacked.remove(&call_id);
             if let Some((bye, flow)) = self.deposit_byes.remove(&call_id) {
                 self.send(flow, bye.to_bytes());
             }
