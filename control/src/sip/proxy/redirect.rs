@@ -245,8 +245,8 @@ impl Proxy {
 
     /// Answers the caller of `key` with a deposit: the callee's media anchor goes, the
     /// caller's original offer is anchored for voicemail, the 200 OK goes upstream and the
-    /// branches still ringing are cancelled. When voicemail refuses (e.g. a DTLS-SRTP
-    /// offer, a full disk), a busy or unavailable call ends as it would have (`false`) and a
+    /// branches still ringing are cancelled. When voicemail refuses (e.g. no audio
+    /// stream, a full disk), a busy or unavailable call ends as it would have (`false`) and a
     /// call that rang too long gets 480.
     fn divert(&mut self, key: &ServerKey, reason: DepositReason, now: Instant) -> bool {
         let Some(st) = self.servers.get(key) else {
