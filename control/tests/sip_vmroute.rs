@@ -2,9 +2,10 @@
 //! deposit back end: the no-answer timer (CANCEL to the ringing callee, the deposit's 200 to
 //! the caller, the callee's media anchor freed), busy, unavailable, a policy that is off
 //! (486 relayed as is), a callee 200 racing the CANCEL (ACK + BYE, never relayed), the
-//! caller's CANCEL after the deposit answered, the fixed voicemail URI with its mailbox from
-//! Diversion / History-Info / the caller, and the counters per reason. The last test uses
-//! the real deposit back end (mailbox store, recorder) and checks that the caller's SRTP,
+//! caller's CANCEL after the deposit answered, answered or cancelled calls and forks, the
+//! 200's retransmission until the ACK, the fixed voicemail URI with its mailbox from
+//! Diversion / History-Info / the caller, and the counters per reason. One test uses the
+//! real deposit back end (mailbox store, recorder) after early media: the caller's SRTP,
 //! sent to the port of the deposit's answer, ends up in a sealed message.
 
 mod sip_common;
@@ -398,8 +399,15 @@ fn no_answer_with_the_real_deposit_re_anchors_and_records() {
     let suite = Suite::AesCm128HmacSha1_80;
     let a_key = fresh_key(suite).unwrap();
     let offer = sdp(a_media.local_addr().unwrap().port(), Some(&a_key));
-    let inv = ringing(&mut net, "real-1", "z9hG4bKre1", &offer);
+    let out = net.send(ALICE, &invite("real-1", "z9hG4bKre1", 1, None, &offer));
+    let inv = only(&out, BOB1).clone();
     assert!(relay_side(&inv).1.is_some(), "SRTP toward bob");
+    // Bob's phone rings with early media: alice gets the relay's side of it.
+    let b_key = fresh_key(suite).unwrap();
+    let out = net.reply(BOB1, &inv, 183, "btag", Some(&sdp(4100, Some(&b_key))));
+    let early = only(&out, ALICE).clone();
+    assert_eq!(early.code(), Some(183));
+    let (early_addr, early_key) = relay_side(&early);
     let out = net.advance(Duration::from_secs(6));
     assert_eq!(only(&out, BOB1).method(), Some("CANCEL"));
     let ok = only(&out, ALICE).clone();
@@ -407,6 +415,8 @@ fn no_answer_with_the_real_deposit_re_anchors_and_records() {
     let (relay_a, to_a) = relay_side(&ok);
     let to_a = to_a.expect("SRTP toward alice");
     assert_ne!(to_a.key.to_inline(), a_key.to_inline());
+    assert_ne!(relay_a, early_addr, "the deposit is anchored anew");
+    assert_ne!(to_a.key.to_inline(), early_key.unwrap().key.to_inline());
     assert_eq!(net.calls(), 1, "only the deposit's call is anchored");
     let vm_tag = ok.to().unwrap().tag().unwrap().to_string();
     {
