@@ -7,8 +7,9 @@
 //! deposit, counted as `busy`. The deposit counters are read from the metrics page. A
 //! third run makes alice a lawful-interception target (X1 task, `li-receiver` as the
 //! agency): the call is intercepted from its routing on, and after it went to voicemail
-//! the agency still receives alice's tone live over X3. Needs the Debian package
-//! `baresip-core`.
+//! the agency still receives alice's tone live over X3. A fourth run has alice call the
+//! fixed voicemail URI `voicemail` without diversion information: the message lands in her
+//! own mailbox. Needs the Debian package `baresip-core`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -138,11 +139,23 @@ fn intercepted_tone(out: &Path) -> Result<f64> {
     Ok(best)
 }
 
-/// `busy`: bob rejects the call; else he lets it ring. `li`: alice is intercepted.
-fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Bob lets his phone ring.
+    NoAnswer,
+    /// Bob rejects the call.
+    Busy,
+    /// Bob lets it ring, and alice is an LI target.
+    Intercepted,
+    /// Alice calls the fixed voicemail URI: her own mailbox.
+    FixedUri,
+}
+
+fn run(wd: &Workdir, mode: Mode) -> Result<Vec<String>> {
+    let (busy, li) = (mode == Mode::Busy, mode == Mode::Intercepted);
     let mut notes = Vec::new();
     let vm = tool("vm-play")?;
-    let key = wd.path().join("bob.key");
+    let key = wd.path().join("mailbox.key");
     let public = keygen(&vm, &key)?;
     let data = wd.path().join("voicemail");
 
@@ -162,9 +175,10 @@ fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
          [media]\nport-min = {port_min}\nport-max = {}\nworkers = 1\npin = false\n\
          interfaces = [{{ name = \"default\", bind = \"127.0.0.1\" }}]\n\
          [sip]\nlisten-udp = [\"127.0.0.1:{sip}\"]\nlisten-tcp = [\"127.0.0.1:{sip}\"]\n\
-         [voicemail]\ndata-dir = {:?}\nmax-message-length = 30\n\
+         [voicemail]\ndata-dir = {:?}\nmax-message-length = 30\nuri = \"voicemail\"\n\
          [[voicemail.mailboxes]]\nid = \"bob\"\nowner = \"sip:bob@127.0.0.1\"\npublic-key = \"{public}\"\n\
-         on-no-answer = true\non-busy = true\nno-answer-timeout = {NO_ANSWER_SECS}\n",
+         on-no-answer = true\non-busy = true\nno-answer-timeout = {NO_ANSWER_SECS}\n\
+         [[voicemail.mailboxes]]\nid = \"alice\"\nowner = \"sip:alice@127.0.0.1\"\npublic-key = \"{public}\"\n",
         port_min + MEDIA_PORTS - 1,
         data.display().to_string(),
     );
@@ -214,9 +228,13 @@ fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
     let mut bob = phone(wd, "bob", sip)?;
     let mut alice = phone(wd, "alice", sip)?;
     let dialled = Instant::now();
-    alice.dial(&format!("sip:bob@127.0.0.1:{sip}"))?;
-    bob.wait_event("CALL_INCOMING", &[], Duration::from_secs(5))?;
-    alice.wait_event("CALL_RINGING", &["CALL_CLOSED"], Duration::from_secs(5))?;
+    if mode == Mode::FixedUri {
+        alice.dial(&format!("sip:voicemail@127.0.0.1:{sip}"))?;
+    } else {
+        alice.dial(&format!("sip:bob@127.0.0.1:{sip}"))?;
+        bob.wait_event("CALL_INCOMING", &[], Duration::from_secs(5))?;
+        alice.wait_event("CALL_RINGING", &["CALL_CLOSED"], Duration::from_secs(5))?;
+    }
     if busy {
         // Rejecting an incoming call: baresip answers 486 Busy Here.
         bob.hangup()?;
@@ -228,21 +246,30 @@ fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
     )?;
     let rang = dialled.elapsed();
     notes.push(format!("alice reached voicemail after {rang:.1?}"));
-    if !busy && rang < Duration::from_secs(NO_ANSWER_SECS) {
+    let rings = matches!(mode, Mode::NoAnswer | Mode::Intercepted);
+    if rings && rang < Duration::from_secs(NO_ANSWER_SECS) {
         return Err(E2eError::new(format!(
             "voicemail answered after {rang:?}, before the no-answer timeout"
         )));
     }
-    // Bob's phone stops ringing (CANCEL) or ended the call itself (busy); it never answers.
-    let closed = bob.wait_event("CALL_CLOSED", &["CALL_ESTABLISHED"], Duration::from_secs(5))?;
-    notes.push(format!("bob's phone: CALL_CLOSED({})", closed.param));
+    if mode != Mode::FixedUri {
+        // Bob's phone stops ringing (CANCEL) or ended the call itself (busy); it never
+        // answers.
+        let closed =
+            bob.wait_event("CALL_CLOSED", &["CALL_ESTABLISHED"], Duration::from_secs(5))?;
+        notes.push(format!("bob's phone: CALL_CLOSED({})", closed.param));
+    }
     alice.expect_no_event("CALL_CLOSED", Duration::from_secs_f64(TALK_SECS))?;
     alice.hangup()?;
     alice.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
     std::thread::sleep(Duration::from_millis(500));
 
     let page = metrics(maddr)?;
-    let reason = if busy { "busy" } else { "no-answer" };
+    let reason = match mode {
+        Mode::Busy => "busy",
+        Mode::FixedUri => "fixed-uri",
+        Mode::NoAnswer | Mode::Intercepted => "no-answer",
+    };
     let want = format!("srtpgate_sip_voicemail_deposits_total{{reason=\"{reason}\"}} 1");
     if !page.contains(&want) {
         let lines: Vec<&str> = page.lines().filter(|l| l.contains("voicemail")).collect();
@@ -265,7 +292,16 @@ fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
         }
     }
 
-    let dir = data.join("bob");
+    let (mailbox, other) = match mode {
+        Mode::FixedUri => ("alice", "bob"),
+        _ => ("bob", "alice"),
+    };
+    if fs::read_dir(data.join(other)).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(E2eError::new(format!(
+            "a message landed in {other}'s mailbox"
+        )));
+    }
+    let dir = data.join(mailbox);
     let files: Vec<PathBuf> = fs::read_dir(&dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
@@ -289,7 +325,7 @@ fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
         .output()?;
     if !o.status.success() {
         return Err(E2eError::new(format!(
-            "vm-play with bob's key failed: {}",
+            "vm-play with the mailbox key failed: {}",
             String::from_utf8_lossy(&o.stderr)
         )));
     }
@@ -315,22 +351,28 @@ fn run(wd: &Workdir, busy: bool, li: bool) -> Result<Vec<String>> {
 
 #[test]
 fn unanswered_call_lands_in_the_callees_mailbox() {
-    check("vmroute-no-answer", false, false);
+    check("vmroute-no-answer", Mode::NoAnswer);
 }
 
 #[test]
 fn rejected_call_lands_in_the_callees_mailbox() {
-    check("vmroute-busy", true, false);
+    check("vmroute-busy", Mode::Busy);
 }
 
 #[test]
 fn intercepted_caller_is_still_intercepted_in_voicemail() {
-    check("vmroute-li", false, true);
+    check("vmroute-li", Mode::Intercepted);
 }
 
-fn check(name: &str, busy: bool, li: bool) {
+/// Alice calls `voicemail` (no diversion information): her own mailbox takes the message.
+#[test]
+fn fixed_uri_without_diversion_is_the_callers_own_mailbox() {
+    check("vmroute-fixed", Mode::FixedUri);
+}
+
+fn check(name: &str, mode: Mode) {
     let wd = Workdir::new(name).expect("work directory");
-    match run(&wd, busy, li) {
+    match run(&wd, mode) {
         Ok(notes) => {
             for n in notes {
                 println!("ok: {n}");
