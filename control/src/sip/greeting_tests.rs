@@ -76,6 +76,32 @@ fn wav_and_raw_files_load() {
     // WAVE_FORMAT_EXTENSIBLE is refused by its header (the short fmt chunk of the helper
     // has no sub-format).
     assert!(Greeting::load(&temp("ext.wav", &wav(1, 8000, 16, 0xfffe, &samples))).is_err());
+    // A proper WAVE_FORMAT_EXTENSIBLE header (40-byte fmt) with the PCM sub-format is
+    // accepted; with the IEEE float sub-format it is not.
+    let extensible = |sub: u16| {
+        let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let mut b = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
+        b.extend_from_slice(&40u32.to_le_bytes());
+        for v in [0xfffeu16, 1] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&8000u32.to_le_bytes());
+        b.extend_from_slice(&16000u32.to_le_bytes());
+        for v in [2u16, 16, 22, 16] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&sub.to_le_bytes());
+        b.extend_from_slice(&[0; 14]);
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&data);
+        b
+    };
+    let g = Greeting::load(&temp("ext-pcm.wav", &extensible(1))).unwrap();
+    assert_eq!(g.samples(), &samples[..]);
+    let e = Greeting::load(&temp("ext-float.wav", &extensible(3))).unwrap_err();
+    assert!(e.to_string().contains("format 3"), "{e}");
     let ul: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
     let g = Greeting::load(&temp("raw.UL", &ul)).unwrap();
     assert_eq!(g.samples().len(), 1000);
