@@ -4,8 +4,8 @@
 //! certificate's fingerprint, runs the handshake on the caller-facing relay port, plays a
 //! 1 s greeting (a 600 Hz tone from a WAV file) and the 1 kHz beep, and records the
 //! caller's 440 Hz tone sealed to bob's key. The test checks what the phone heard (the
-//! greeting tone, then the beep), that the stored message is sealed (no tone in clear) and
-//! that `vm-play` with bob's key plays the caller's tone back.
+//! greeting tone, then the beep, in that order), that the stored message is sealed (no
+//! tone in clear) and that `vm-play` with bob's key plays the caller's tone back.
 //! Needs the Debian package `baresip-core`.
 
 use std::fmt::Write as _;
@@ -156,12 +156,21 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         g.tone_secs(),
         b.tone_secs()
     ));
-    if g.tone_secs() < 0.6 || b.tone_secs() < 0.2 {
+    if g.tone_secs() < 0.6 || b.tone_secs() < 0.2 || b.tone_secs() > 0.6 {
         return Err(E2eError::new(format!(
             "the caller should hear about 1 s of greeting and 0.4 s of beep: {:.1} s, {:.1} s",
             g.tone_secs(),
             b.tone_secs()
         )));
+    }
+    // The beep comes after the greeting.
+    match (g.last_secs, b.first_secs) {
+        (Some(g_end), Some(b_start)) if b_start + 0.1 >= g_end => {}
+        (g_end, b_start) => {
+            return Err(E2eError::new(format!(
+                "the beep should follow the greeting: greeting ends at {g_end:?} s, beep starts at {b_start:?} s"
+            )))
+        }
     }
 
     // The stored message: one, closed, sealed.
