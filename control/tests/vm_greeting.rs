@@ -437,3 +437,58 @@ fn dtls_caller_gets_a_fingerprint_and_a_failed_handshake_ends_the_deposit() {
     assert!(files(&s.dir.join("store"), "part").is_empty());
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// Symmetric RTP: the caller's SDP names one address but its media comes from another (a
+/// NAT). Once the relay has latched onto the real source, the greeting goes there.
+#[test]
+fn greeting_follows_the_callers_latched_source() {
+    let file = vec![0x20u8; 8000];
+    let mut s = setup("nat", 59400, Some(("hello.ul", &file)), false);
+    let (announced, ckey) = caller();
+    let (real, _) = caller();
+    let port = announced.local_addr().unwrap().port();
+    let ans = s
+        .dep
+        .start(
+            "n-1",
+            "atag",
+            "btag",
+            "bob",
+            offer(port, "0", &ckey).as_bytes(),
+            "{}",
+        )
+        .unwrap();
+    let (relay_port, key) = answer(&ans);
+    // The caller talks from `real` right away.
+    let mut tx = SrtpContext::new(Policy::new(SUITE, ckey.clone())).unwrap();
+    for i in 0..3u16 {
+        let mut p = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 9];
+        p.extend_from_slice(&[0x55; 160]);
+        let n = p.len();
+        p.resize(n + 16, 0);
+        let len = tx.protect(&mut p, n).unwrap();
+        real.send_to(&p[..len], ("127.0.0.1", relay_port)).unwrap();
+    }
+    let at_real = receive(&real, relay_port, &key, 100);
+    let at_announced = receive(&announced, relay_port, &key, 100);
+    assert_eq!(
+        at_real.len() + at_announced.len(),
+        50,
+        "every packet went somewhere"
+    );
+    assert!(
+        at_real.len() >= 45,
+        "after latching the greeting goes to the real source: {} there, {} to the SDP address",
+        at_real.len(),
+        at_announced.len()
+    );
+    // The packets at the real source are the end of the same stream.
+    let last = at_real.last().unwrap();
+    assert_eq!(
+        last.seq,
+        at_real[0].seq.wrapping_add(at_real.len() as u16 - 1)
+    );
+    assert!(at_real.iter().all(|p| p.payload == [0x20; 160]));
+    s.dep.stop("n-1");
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
