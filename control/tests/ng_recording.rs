@@ -412,3 +412,75 @@ fn a_call_dropped_for_idle_media_closes_its_recording() {
     d.drain_and_stop(Duration::ZERO);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
+    let dir = tempdir("ngrec-rekey");
+    let key = PrivateKey::generate().unwrap();
+    let d = start(59300, Some((&dir, &key)));
+    let mut c = Client::new(&d);
+    let (mut call, offered, answered) =
+        SdesCall::set_up(&mut c, "rk-1", &["record-call"], None, |_| {});
+    for seq in 0..5 {
+        call.a_to_b(seq);
+        call.b_to_a(seq + 100);
+    }
+    // A re-INVITE in which both endpoints change their keys.
+    let a_key2 = MasterKey::new(Suite::AesCm128HmacSha1_80, &[9; 16], &[10; 14]).unwrap();
+    let b_key2 = MasterKey::new(Suite::AesCm128HmacSha1_80, &[11; 16], &[12; 14]).unwrap();
+    let r = c.cmd(
+        offer(
+            "rk-1",
+            "tag-a",
+            &sdp(
+                call.a.local_addr().unwrap().port(),
+                Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key2)),
+            ),
+            &[],
+        )
+        .with("to-tag", "tag-b"),
+    );
+    assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    let (relay_for_b, k) = relay_side(&s(&r, "sdp"));
+    assert_eq!(relay_for_b, call.relay_for_b);
+    let relay_key_b = k.unwrap().1;
+    let r = c.cmd(answer(
+        "rk-1",
+        "tag-a",
+        "tag-b",
+        &sdp(
+            call.b.local_addr().unwrap().port(),
+            Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key2)),
+        ),
+    ));
+    assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    let (relay_for_a, k) = relay_side(&s(&r, "sdp"));
+    assert_eq!(relay_for_a, call.relay_for_a);
+    let relay_key_a = k.unwrap().1;
+    // The endpoints protect with their new keys; each takes the relay's key as signalled
+    // (a context kept when the relay's key did not change).
+    call.a_tx = ctx(&a_key2);
+    call.b_tx = ctx(&b_key2);
+    let (_, old_b) = relay_side(&s(&offered, "sdp"));
+    if old_b.unwrap().1.key() != relay_key_b.key() {
+        call.b_rx = ctx(&relay_key_b);
+    }
+    let (_, old_a) = relay_side(&s(&answered, "sdp"));
+    if old_a.unwrap().1.key() != relay_key_a.key() {
+        call.a_rx = ctx(&relay_key_a);
+    }
+    for seq in 5..10 {
+        call.a_to_b(seq);
+        call.b_to_a(seq + 100);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(s(&rec(&mut c, "stop recording", "rk-1"), "result"), "ok");
+    let files = recordings_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (mut seqs, closed) = read_back(&files[0], &key);
+    assert!(closed);
+    seqs.sort();
+    assert_eq!(seqs, [(0..10).collect::<Vec<_>>(), (100..110).collect()]);
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}

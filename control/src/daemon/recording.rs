@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use relay::engine::{tap, Command, LocalPort, TapWhat};
 use relay::record::{FsyncPolicy, Leg, LegSource, PublicKey, Recorder, RecorderConfig};
-use relay::srtp::Policy;
+use relay::srtp::{MasterKey, Policy};
 
 use crate::call::{CallRegistry, CryptoLine};
 use crate::ng::{NgRequest, NgResponse};
@@ -34,6 +34,24 @@ static NEXT_TAP: AtomicU64 = AtomicU64::new(3 << 62);
 struct Session {
     recorder: Recorder,
     taps: Vec<(LocalPort, u64)>,
+    /// Per recorded direction, in the recorder's leg order: its relay port and the
+    /// ingress keys it is recorded with (none: plain RTP).
+    legs: Vec<(LocalPort, Option<CryptoLine>)>,
+}
+
+fn same_key(a: &MasterKey, b: &MasterKey) -> bool {
+    a.key() == b.key() && a.salt() == b.salt() && a.mki() == b.mki()
+}
+
+fn same_line(a: &CryptoLine, b: &CryptoLine) -> bool {
+    a.suite == b.suite
+        && a.params == b.params
+        && same_key(&a.key, &b.key)
+        && a.extra_keys.len() == b.extra_keys.len()
+        && a.extra_keys
+            .iter()
+            .zip(&b.extra_keys)
+            .all(|(x, y)| same_key(x, y))
 }
 
 /// Running call recordings, by call id, and calls waiting for an answer to be recorded.
@@ -104,6 +122,7 @@ impl CallRecordings {
     /// stream yet is recorded from its answer on.
     pub fn start(&mut self, reg: &CallRegistry, call_id: &str) -> Result<Started, String> {
         if self.sessions.contains_key(call_id) {
+            self.follow_rekeys(reg, call_id);
             return Ok(Started::Recording);
         }
         let call = reg.call(call_id).ok_or("Unknown call-ID")?;
@@ -120,8 +139,11 @@ impl CallRecordings {
         }
         let mut legs = Vec::new();
         let mut taps = Vec::new();
+        let mut recorded = Vec::new();
         for (mi, l) in answered {
-            let source = match l.negotiated.as_ref().and_then(|n| n.rx.as_ref()) {
+            let rx = l.negotiated.as_ref().and_then(|n| n.rx.as_ref());
+            recorded.push((l.ports.rtp, rx.cloned()));
+            let source = match rx {
                 Some(line) => {
                     let policy = policy_of(line);
                     // Where the ingress stream stands, read before the tap is attached:
@@ -161,8 +183,14 @@ impl CallRecordings {
         match Recorder::start(self.cfg.clone(), legs) {
             Ok(recorder) => {
                 self.pending.remove(call_id);
-                self.sessions
-                    .insert(call_id.to_string(), Session { recorder, taps });
+                self.sessions.insert(
+                    call_id.to_string(),
+                    Session {
+                        recorder,
+                        taps,
+                        legs: recorded,
+                    },
+                );
                 Ok(Started::Recording)
             }
             Err(e) => {
@@ -176,6 +204,7 @@ impl CallRecordings {
     /// recordings asked for before the answer and those the per-user policy wants.
     pub fn after_answer(&mut self, reg: &CallRegistry, call_id: &str) {
         if self.sessions.contains_key(call_id) {
+            self.follow_rekeys(reg, call_id);
             return;
         }
         let wanted = self.pending.contains(call_id)
@@ -183,6 +212,38 @@ impl CallRecordings {
         if wanted {
             if let Err(e) = self.start(reg, call_id) {
                 tracing::warn!(call = %call_id, error = %e, "call recording could not start");
+            }
+        }
+    }
+
+    /// A re-offer/answer that gave a recorded direction new ingress keys: the recorder
+    /// takes them (it keeps accepting the old ones until a packet authenticates under the
+    /// new ones, as the engine's flow switches at once).
+    fn follow_rekeys(&mut self, reg: &CallRegistry, call_id: &str) {
+        let (Some(s), Some(call)) = (self.sessions.get_mut(call_id), reg.call(call_id)) else {
+            return;
+        };
+        for (i, (port, rx)) in s.legs.iter_mut().enumerate() {
+            let Some(l) = call
+                .monologues
+                .iter()
+                .flat_map(|m| &m.legs)
+                .find(|l| l.ports.rtp == *port)
+            else {
+                continue;
+            };
+            let now = l.negotiated.as_ref().and_then(|n| n.rx.as_ref());
+            match (rx.as_ref(), now) {
+                (Some(old), Some(new)) if !same_line(old, new) => {
+                    s.recorder.rekey(i, policy_of(new));
+                    *rx = Some(new.clone());
+                    tracing::info!(call = %call_id, leg = i, "call recording follows new keys");
+                }
+                (Some(_), None) | (None, Some(_)) => {
+                    tracing::warn!(call = %call_id, leg = i,
+                        "a recorded direction changed between SRTP and plain RTP; not followed");
+                }
+                _ => {}
             }
         }
     }

@@ -569,12 +569,17 @@ fn run(
         } else {
             control.try_recv().ok()
         };
-        match msg {
-            Some(Control::Stop) => stop = true,
-            Some(Control::Rekey(leg, p)) => {
-                let _ = session.rekey(leg, *p);
+        // Every message queued now is applied before the taps are drained again: two
+        // directions re-keyed by one answer both take their new keys before their packets.
+        let mut msg = msg;
+        while let Some(m) = msg {
+            match m {
+                Control::Stop => stop = true,
+                Control::Rekey(leg, p) => {
+                    let _ = session.rekey(leg, *p);
+                }
             }
-            None => {}
+            msg = control.try_recv().ok();
         }
     }
     while drain(&mut session, &taps, usize::MAX) > 0 {}
