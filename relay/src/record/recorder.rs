@@ -526,10 +526,21 @@ impl Drop for Recorder {
     }
 }
 
-fn drain(session: &mut MessageSession, taps: &[TapReceiver], limit: usize) -> usize {
+/// Handles up to `limit` tapped packets. With `control`, it stops early as soon as a
+/// control message is waiting, so that a re-key sent before a packet was tapped is applied
+/// before that packet is looked at.
+fn drain(
+    session: &mut MessageSession,
+    taps: &[TapReceiver],
+    limit: usize,
+    control: Option<&Receiver<Control>>,
+) -> usize {
     let mut n = 0;
     for (i, tap) in taps.iter().enumerate() {
         while n < limit {
+            if control.is_some_and(|c| !c.is_empty()) {
+                return n;
+            }
             let Some(mut rec) = tap.try_recv() else { break };
             session.on_packet(i, rec.kind, rec.unix_nanos, rec.bytes(), rec.truncated);
             // The record may have held plain RTP: clear it before it goes back.
@@ -553,7 +564,7 @@ fn run(
     let dropped = |taps: &[TapReceiver]| taps.iter().map(|t| t.dropped()).sum::<u64>();
     let mut stop = false;
     while !stop {
-        let n = drain(&mut session, &taps, 1024);
+        let n = drain(&mut session, &taps, 1024, Some(&control));
         if deadline.is_some_and(|d| Instant::now() >= d) {
             session.stop(StopReason::MaxLength);
         }
@@ -569,8 +580,9 @@ fn run(
         } else {
             control.try_recv().ok()
         };
-        // Every message queued now is applied before the taps are drained again: two
-        // directions re-keyed by one answer both take their new keys before their packets.
+        // Every message queued now is applied before the taps are drained again (which
+        // also stops at the next message): a re-key takes effect before any packet tapped
+        // after it was sent.
         let mut msg = msg;
         while let Some(m) = msg {
             match m {
@@ -582,7 +594,7 @@ fn run(
             msg = control.try_recv().ok();
         }
     }
-    while drain(&mut session, &taps, usize::MAX) > 0 {}
+    while drain(&mut session, &taps, usize::MAX, None) > 0 {}
     let reason = session.writer().stopped();
     let r = session.finish(dropped(&taps));
     shared.publish(
