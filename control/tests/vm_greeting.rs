@@ -492,3 +492,74 @@ fn greeting_follows_the_callers_latched_source() {
     s.dep.stop("n-1");
     let _ = std::fs::remove_dir_all(&s.dir);
 }
+
+/// Media threads are bounded: with a limit of one, a second deposit while a greeting plays
+/// gets no greeting, and a DTLS-SRTP caller is refused; once the first greeting is over,
+/// greetings play again.
+#[test]
+fn media_threads_are_bounded() {
+    let s = setup("limit", 59450, Some(("hello.ul", &[0x30; 1600])), false);
+    let mut dep = s.dep.with_media_thread_limit(1);
+    let (a, akey) = caller();
+    let port = a.local_addr().unwrap().port();
+    let ans = dep
+        .start(
+            "l-1",
+            "atag",
+            "btag",
+            "bob",
+            offer(port, "0", &akey).as_bytes(),
+            "{}",
+        )
+        .unwrap();
+    let (a_relay, a_key) = answer(&ans);
+    // While the first greeting plays: no greeting for the second caller…
+    let (b, bkey) = caller();
+    let port = b.local_addr().unwrap().port();
+    let ans = dep
+        .start(
+            "l-2",
+            "atag",
+            "btag",
+            "bob",
+            offer(port, "0", &bkey).as_bytes(),
+            "{}",
+        )
+        .unwrap();
+    let (b_relay, b_key) = answer(&ans);
+    // … and a DTLS-SRTP caller is refused.
+    let fp = (0..32)
+        .map(|i| format!("{i:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let dtls = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         a=fingerprint:sha-256 {fp}\r\na=setup:actpass\r\nm=audio 4000 UDP/TLS/RTP/SAVP 0\r\n"
+    );
+    let e = dep
+        .start("l-3", "atag", "btag", "bob", dtls.as_bytes(), "{}")
+        .unwrap_err();
+    assert!(e.0.contains("busy"), "{e}");
+    assert!(!dep.active("l-3"));
+    assert_eq!(receive(&a, a_relay, &a_key, 100).len(), 10);
+    assert!(receive(&b, b_relay, &b_key, 100).is_empty());
+    dep.stop("l-1");
+    dep.stop("l-2");
+    // The first thread is over: the next caller hears the greeting.
+    let (c, ckey) = caller();
+    let port = c.local_addr().unwrap().port();
+    let ans = dep
+        .start(
+            "l-4",
+            "atag",
+            "btag",
+            "bob",
+            offer(port, "0", &ckey).as_bytes(),
+            "{}",
+        )
+        .unwrap();
+    let (c_relay, c_key) = answer(&ans);
+    assert_eq!(receive(&c, c_relay, &c_key, 100).len(), 10);
+    dep.stop("l-4");
+    let _ = std::fs::remove_dir_all(&s.dir);
+}

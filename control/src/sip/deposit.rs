@@ -7,7 +7,7 @@
 //! caller meanwhile ([`super::deposit_media`]). BYE closes the message.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ use crate::voicemail::MailboxStore;
 /// How long a DTLS-SRTP caller has to complete its handshake (the DTLS session's own
 /// `handshake-timeout` normally fails it earlier).
 const KEY_WAIT: Duration = Duration::from_secs(30);
+/// Media threads (greetings, DTLS-SRTP key waits) running at once, unless configured.
+pub const MEDIA_THREAD_LIMIT: usize = 256;
 
 /// Tap ids of deposits; high bit set so they never meet lawful interception's ids.
 static NEXT_TAP: AtomicU64 = AtomicU64::new(1 << 63);
@@ -93,6 +95,9 @@ pub struct RegistryDeposit {
     sinks: HashMap<std::net::IpAddr, Sink>,
     sessions: HashMap<String, Session>,
     greetings: Greetings,
+    /// Media threads running now, and how many may run at once.
+    media_running: Arc<AtomicUsize>,
+    media_limit: usize,
 }
 
 /// A UDP socket that takes and discards what the relay forwards from deposit callers.
@@ -150,7 +155,20 @@ impl RegistryDeposit {
             sinks: HashMap::new(),
             sessions: HashMap::new(),
             greetings: Greetings::default(),
+            media_running: Arc::new(AtomicUsize::new(0)),
+            media_limit: MEDIA_THREAD_LIMIT,
         }
+    }
+
+    /// At most `n` deposits run a media thread at once: beyond that, deposits get no
+    /// greeting and DTLS-SRTP callers are refused (488).
+    pub fn with_media_thread_limit(mut self, n: usize) -> Self {
+        self.media_limit = n;
+        self
+    }
+
+    fn media_busy(&self) -> bool {
+        self.media_running.load(Ordering::Relaxed) >= self.media_limit
     }
 
     /// Plays these greetings (loaded at start-up) to callers.
@@ -194,6 +212,13 @@ impl Deposit for RegistryDeposit {
             .position(|m| m.port != 0 && m.kind == "audio")
             .ok_or_else(|| fail("no audio stream to record"))?;
         let codec = sdp.media.get(first).and_then(Codec::choose);
+        // A DTLS-SRTP caller (no SDES keys to use instead) needs a media thread to start
+        // its recording once the handshake is done.
+        if media[first].dtls.is_some() && media[first].crypto.is_empty() && self.media_busy() {
+            return Err(fail(
+                "voicemail is busy: too many DTLS-SRTP deposits and greetings at once",
+            ));
+        }
         let cfg = {
             let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
             store
@@ -323,6 +348,13 @@ impl Deposit for RegistryDeposit {
             }
             (None, _) => None,
         };
+        let playback = match playback {
+            Some(_) if pending.is_none() && self.media_busy() => {
+                tracing::warn!(call = %call_id, "voicemail: no greeting (too many deposits playing one at once)");
+                None
+            }
+            p => p,
+        };
         let shared = Arc::new(Shared::default());
         *shared.recorder.lock().unwrap_or_else(|p| p.into_inner()) = recorder;
         let media = if pending.is_some() || playback.is_some() {
@@ -336,10 +368,13 @@ impl Deposit for RegistryDeposit {
                 pending,
                 key_wait: KEY_WAIT,
                 playback,
+                running: self.media_running.clone(),
             };
+            self.media_running.fetch_add(1, Ordering::Relaxed);
             match deposit_media::spawn(plan, shared.clone()) {
                 Ok(h) => Some(h),
                 Err(e) => {
+                    self.media_running.fetch_sub(1, Ordering::Relaxed);
                     // Without the thread a DTLS caller would never be recorded.
                     self.sessions.insert(
                         call_id.to_string(),

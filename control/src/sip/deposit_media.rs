@@ -60,6 +60,8 @@ pub(super) struct Plan {
     /// How long to wait for those keys.
     pub key_wait: Duration,
     pub playback: Option<Playback>,
+    /// Media threads running; this one counts itself out when it ends.
+    pub running: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The SRTP policy of the keys in `line`.
@@ -77,10 +79,28 @@ pub(super) fn policy_of(line: &CryptoLine) -> Policy {
     p
 }
 
+/// Stack of a media thread: it protects one packet at a time and sleeps.
+const STACK: usize = 256 * 1024;
+
+/// Counts a media thread out when it ends, however it ends.
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts the deposit's thread; the caller has counted it in `plan.running` (and counts
+/// it out again if this fails).
 pub(super) fn spawn(plan: Plan, shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("srtpgate-vm-media".into())
-        .spawn(move || run(plan, &shared))
+        .stack_size(STACK)
+        .spawn(move || {
+            let _running = Running(plan.running.clone());
+            run(plan, &shared)
+        })
 }
 
 /// The keys of the caller's leg once negotiated.
