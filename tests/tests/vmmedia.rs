@@ -5,7 +5,8 @@
 //! 1 s greeting (a 600 Hz tone from a WAV file) and the 1 kHz beep, and records the
 //! caller's 440 Hz tone sealed to bob's key. The test checks what the phone heard (the
 //! greeting tone, then the beep, in that order), that the stored message is sealed (no
-//! tone in clear) and that `vm-play` with bob's key plays the caller's tone back.
+//! tone in clear) and that `vm-play` with bob's key plays the caller's tone back. The
+//! same again with an SDES-SRTP caller and a raw A-law greeting made by sox.
 //! Needs the Debian package `baresip-core`.
 
 use std::fmt::Write as _;
@@ -19,7 +20,7 @@ use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
 use srtpgate_tests::e2e::media::{ulaw_decode, ToneReport};
 use srtpgate_tests::e2e::ng;
 use srtpgate_tests::e2e::ports;
-use srtpgate_tests::e2e::process::{wait_until, Child, Workdir};
+use srtpgate_tests::e2e::process::{require, wait_until, Child, Workdir};
 use srtpgate_tests::e2e::relay::{Relay, MEDIA_PORTS};
 use srtpgate_tests::e2e::scenario::CALLER_TONE_HZ;
 use srtpgate_tests::e2e::tools::tool;
@@ -63,14 +64,46 @@ fn tone_wav(hz: f64, secs: f64) -> Vec<u8> {
     b
 }
 
-fn run(wd: &Workdir) -> Result<Vec<String>> {
+/// The greeting file: a WAV written here, or raw A-law made by sox's own G.711 encoder.
+#[derive(Clone, Copy)]
+enum GreetingFile {
+    Wav,
+    SoxAlaw,
+}
+
+fn greeting_file(wd: &Workdir, kind: GreetingFile) -> Result<PathBuf> {
+    match kind {
+        GreetingFile::Wav => {
+            let p = wd.path().join("greeting.wav");
+            fs::write(&p, tone_wav(GREETING_HZ, 1.0))?;
+            Ok(p)
+        }
+        GreetingFile::SoxAlaw => {
+            let sox = require("sox", "sox")?;
+            let p = wd.path().join("greeting.al");
+            let o = Command::new(sox)
+                .args(["-n", "-r", "8000", "-c", "1", "-e", "a-law", "-t", "al"])
+                .arg(&p)
+                .args(["synth", "1", "sine", &GREETING_HZ.to_string(), "vol", "0.4"])
+                .output()?;
+            if !o.status.success() {
+                return Err(E2eError::new(format!(
+                    "sox: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                )));
+            }
+            Ok(p)
+        }
+    }
+}
+
+fn run(wd: &Workdir, media: MediaEnc, kind: GreetingFile) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = tool("vm-play")?;
     let key = wd.path().join("bob.key");
     let public = keygen(&vm, &key)?;
     let data = wd.path().join("voicemail");
-    let greeting = wd.path().join("greeting.wav");
-    fs::write(&greeting, tone_wav(GREETING_HZ, 1.0))?;
+    let greeting = greeting_file(wd, kind)?;
 
     let Relay::Srtpgate { binary } = Relay::srtpgate()? else {
         return Err(E2eError::new("not srtpgate"));
@@ -113,7 +146,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     let ua = UserAgent {
         user: "alice".into(),
         tone_hz: CALLER_TONE_HZ,
-        media: MediaEnc::DtlsSrtp,
+        media,
         auto_answer: false,
     };
     let mut a = Baresip::start(wd, &ua)?;
@@ -143,7 +176,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     let heard = a.recording();
     a.stop();
     relay.stop(Duration::from_secs(2));
-    if !relay.log_contains("DTLS-SRTP handshake completed") {
+    if matches!(media, MediaEnc::DtlsSrtp) && !relay.log_contains("DTLS-SRTP handshake completed") {
         return Err(E2eError::new("srtpgate logged no completed DTLS handshake"));
     }
 
@@ -233,8 +266,23 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
 
 #[test]
 fn dtls_srtp_deposit_with_greeting() {
-    let wd = Workdir::new("vmmedia-dtls").expect("work directory");
-    match run(&wd) {
+    check("vmmedia-dtls", MediaEnc::DtlsSrtp, GreetingFile::Wav);
+}
+
+/// The same with an SDES-SRTP caller (baresip `srtp-mand`, libsrtp inside) and a raw A-law
+/// greeting file made by sox, sent in the caller's PCMU.
+#[test]
+fn sdes_deposit_with_an_alaw_greeting() {
+    check(
+        "vmmedia-sdes",
+        MediaEnc::SrtpMandatory,
+        GreetingFile::SoxAlaw,
+    );
+}
+
+fn check(name: &str, media: MediaEnc, kind: GreetingFile) {
+    let wd = Workdir::new(name).expect("work directory");
+    match run(&wd, media, kind) {
         Ok(notes) => {
             for n in notes {
                 println!("ok: {n}");
