@@ -188,6 +188,7 @@ fn ulaw_greeting_then_beep_reaches_the_caller_in_order_and_paced() {
         .dep
         .start("g-1", "atag", "btag", "bob", sdp.as_bytes(), "{}")
         .unwrap();
+    let answered = Instant::now();
     let (relay_port, key) = answer(&ans);
     // The caller talks meanwhile; its media is recorded as usual.
     let mut tx = SrtpContext::new(Policy::new(SUITE, ckey.clone())).unwrap();
@@ -202,6 +203,8 @@ fn ulaw_greeting_then_beep_reaches_the_caller_in_order_and_paced() {
     let r = receive(&sock, relay_port, &key, 200);
     assert_eq!(r.len(), 50 + 20, "50 greeting packets and a 400 ms beep");
     check_stream(&r, 0);
+    // The caller gets the 200 OK before the first packet: a lead-in of 200 ms.
+    assert!(r[0].at.duration_since(answered) >= Duration::from_millis(150));
     let got: Vec<u8> = r[..50].iter().flat_map(|p| p.payload.clone()).collect();
     assert_eq!(got, file, "the greeting file byte for byte, in order");
     for (n, p) in r[50..].iter().enumerate() {

@@ -22,6 +22,9 @@ use crate::call::{CallRegistry, CryptoLine};
 
 /// Time between greeting packets.
 pub const PACKET_INTERVAL: Duration = Duration::from_millis(20);
+/// Pause between the answer and the first greeting packet, so that the caller has the
+/// 200 OK (and srtpgate's key in it) before media arrives.
+pub const LEAD_IN: Duration = Duration::from_millis(200);
 /// How often the thread looks for a DTLS caller's keys.
 const KEY_POLL: Duration = Duration::from_millis(20);
 
@@ -157,6 +160,12 @@ fn wait_until(shared: &Shared, until: Instant) -> bool {
 
 fn run(mut plan: Plan, shared: &Shared) {
     let started = Instant::now();
+    // A DTLS-SRTP caller had the answer before the handshake could complete.
+    let lead_in = if plan.pending.is_some() {
+        Duration::ZERO
+    } else {
+        LEAD_IN
+    };
     let (tx, rx, fallback) = loop {
         match key_state(&plan) {
             KeyState::Ready(r) => break (r.tx, r.rx, r.fallback),
@@ -204,7 +213,9 @@ fn run(mut plan: Plan, shared: &Shared) {
     }
     drop(rx);
     if let Some(p) = plan.playback.take() {
-        play(&plan, shared, &p, tx, fallback);
+        if wait_until(shared, started + lead_in) {
+            play(&plan, shared, &p, tx, fallback);
+        }
     }
 }
 
