@@ -280,6 +280,74 @@ pub fn render_sip(out: &mut String, c: &crate::sip::proxy::Counters) {
     );
 }
 
+/// Call recording counters (`control/src/daemon/recording.rs`): written under the
+/// recordings' lock, read by the metrics page without it.
+#[derive(Debug, Default)]
+pub struct RecordingCounts {
+    /// Recordings running now.
+    pub active: AtomicU64,
+    /// Calls waiting for their answer to be recorded.
+    pub waiting: AtomicU64,
+    pub started: AtomicU64,
+    /// Recordings that could not start (engine, tap or file refused).
+    pub failed: AtomicU64,
+    /// Closed with at least one packet stored (renamed complete).
+    pub stored: AtomicU64,
+    /// Closed with nothing recorded (no file kept).
+    pub empty: AtomicU64,
+    /// Could not be closed cleanly (write error; the file stays recoverable).
+    pub close_failed: AtomicU64,
+}
+
+/// Appends the call recording counters.
+pub fn render_recordings(out: &mut String, c: &RecordingCounts) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    counter(
+        out,
+        "recordings",
+        "Call recordings running.",
+        "gauge",
+        get(&c.active),
+    );
+    counter(
+        out,
+        "recordings_waiting",
+        "Calls to be recorded from their answer on.",
+        "gauge",
+        get(&c.waiting),
+    );
+    counter(
+        out,
+        "recordings_started_total",
+        "Call recordings started.",
+        "counter",
+        get(&c.started),
+    );
+    counter(
+        out,
+        "recordings_failed_total",
+        "Call recordings that could not start.",
+        "counter",
+        get(&c.failed),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP srtpgate_recordings_closed_total Call recordings closed, by outcome.\n\
+         # TYPE srtpgate_recordings_closed_total counter"
+    );
+    for (outcome, a) in [
+        ("stored", &c.stored),
+        ("empty", &c.empty),
+        ("error", &c.close_failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "srtpgate_recordings_closed_total{{outcome=\"{outcome}\"}} {}",
+            get(a)
+        );
+    }
+}
+
 /// Appends lawful-interception totals. No label names a task, target or destination.
 pub fn render_li(out: &mut String, intercepted_calls: usize, c: &relay::li::DeliveryCounts) {
     counter(

@@ -484,3 +484,98 @@ fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
     d.drain_and_stop(Duration::ZERO);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn metrics_page(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    page
+}
+
+/// The per-user policy on an ng call (its `metadata` names the user); a `stop recording`
+/// is respected by the policy at the next re-offer/answer; the metrics count it all.
+#[test]
+fn the_policy_records_ng_calls_and_respects_a_stop() {
+    let dir = tempdir("ngrec-policy");
+    let key = PrivateKey::generate().unwrap();
+    let d = {
+        let mut c = Config::default();
+        c.ng.listen = "127.0.0.1:0".parse().unwrap();
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.sip.enabled = false;
+        c.media.port_min = 59500;
+        c.media.port_max = 59599;
+        c.media.workers = 1;
+        c.media.pin = false;
+        c.voicemail.data_dir = Some(dir.clone());
+        c.voicemail.recording_public_key = Some(key.public_key().to_base64());
+        c.voicemail.record_users = vec!["sip:alice@example.org".into()];
+        c.validate().unwrap();
+        Daemon::start(&c).unwrap()
+    };
+    let mut c = Client::new(&d);
+    // Not listed: not recorded.
+    let (mut other, _, _) = SdesCall::set_up(&mut c, "pol-0", &[], None, |_| {});
+    other.a_to_b(0);
+    let meta = |v: Value| v.with("metadata", "sip:alice@example.org, sip:bob@example.org");
+    let a = endpoint();
+    let a_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[5; 16], &[6; 14]).unwrap();
+    let offer_sdp = sdp(
+        a.local_addr().unwrap().port(),
+        Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key)),
+    );
+    let r = c.cmd(meta(offer("pol-1", "tag-a", &offer_sdp, &[])));
+    assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    let b = endpoint();
+    let b_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[7; 16], &[8; 14]).unwrap();
+    let answer_sdp = sdp(
+        b.local_addr().unwrap().port(),
+        Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key)),
+    );
+    let r = c.cmd(answer("pol-1", "tag-a", "tag-b", &answer_sdp));
+    assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    let (relay_for_a, _) = relay_side(&s(&r, "sdp"));
+    let mut a_tx = ctx(&a_key);
+    for seq in 0..5 {
+        a.send_to(&protect(&mut a_tx, seq), relay_for_a).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let page = metrics_page(d.metrics_addr().unwrap());
+    assert!(page.contains("srtpgate_recordings 1\n"), "{page}");
+    assert!(
+        page.contains("srtpgate_recordings_started_total 1\n"),
+        "{page}"
+    );
+    assert_eq!(s(&rec(&mut c, "stop recording", "pol-1"), "result"), "ok");
+    // A re-offer and answer: the policy does not start it again.
+    let r = c.cmd(meta(
+        offer("pol-1", "tag-a", &offer_sdp, &[]).with("to-tag", "tag-b"),
+    ));
+    assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    let r = c.cmd(answer("pol-1", "tag-a", "tag-b", &answer_sdp));
+    assert_eq!(s(&r, "result"), "ok", "{r:?}");
+    for seq in 5..10 {
+        a.send_to(&protect(&mut a_tx, seq), relay_for_a).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let files = recordings_in(&dir);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (seqs, closed) = read_back(&files[0], &key);
+    assert!(closed);
+    assert_eq!(seqs[0], (0..5).collect::<Vec<_>>(), "{seqs:?}");
+    let page = metrics_page(d.metrics_addr().unwrap());
+    for line in [
+        "srtpgate_recordings 0\n",
+        "srtpgate_recordings_waiting 0\n",
+        "srtpgate_recordings_started_total 1\n",
+        "srtpgate_recordings_failed_total 0\n",
+        "srtpgate_recordings_closed_total{outcome=\"stored\"} 1\n",
+    ] {
+        assert!(page.contains(line), "{line} in {page}");
+    }
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}

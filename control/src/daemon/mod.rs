@@ -165,6 +165,7 @@ impl Daemon {
                 let (eng, m) = (Arc::downgrade(&engine), metrics.clone());
                 let sip_counters = sip.as_ref().map(|s| s.counters_handle());
                 let li_metrics = li_calls.clone();
+                let rec_metrics = recordings.as_ref().map(|r| recording::lock(r).counts());
                 let vm_api_counters = vm_api.as_ref().map(|a| a.counters_handle());
                 let body = Arc::new(move || {
                     let mut page =
@@ -181,6 +182,9 @@ impl Daemon {
                             li.intercepted_calls(),
                             &li.delivery().totals(),
                         );
+                    }
+                    if let Some(c) = &rec_metrics {
+                        metrics::render_recordings(&mut page, c);
                     }
                     if let Some(c) = &vm_api_counters {
                         metrics::render_vm_api(&mut page, c);

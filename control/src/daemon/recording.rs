@@ -20,6 +20,7 @@ use relay::record::{FsyncPolicy, Leg, LegSource, PublicKey, Recorder, RecorderCo
 use relay::srtp::{MasterKey, Policy};
 
 use crate::call::{CallRegistry, CryptoLine};
+use crate::metrics::RecordingCounts;
 use crate::ng::{NgRequest, NgResponse};
 use crate::voicemail::config::VoicemailConfig;
 
@@ -60,7 +61,11 @@ pub struct CallRecordings {
     sessions: HashMap<String, Session>,
     /// Calls to record as soon as a stream is answered.
     pending: HashSet<String>,
+    /// Calls whose recording was stopped by request (`stop recording`, `record-call=no`):
+    /// the per-user policy does not start them again at a re-INVITE.
+    declined: HashSet<String>,
     users: RecordUsers,
+    counts: Arc<RecordingCounts>,
 }
 
 /// What [`CallRecordings::start`] did.
@@ -104,7 +109,9 @@ impl CallRecordings {
         let users = RecordUsers::parse(&c.record_users).unwrap_or_default();
         Some(CallRecordings {
             pending: HashSet::new(),
+            declined: HashSet::new(),
             users,
+            counts: Arc::default(),
             cfg: RecorderConfig {
                 dir,
                 mailbox_id: RECORDINGS.into(),
@@ -118,9 +125,31 @@ impl CallRecordings {
         })
     }
 
+    /// The counters the metrics page shows.
+    pub fn counts(&self) -> Arc<RecordingCounts> {
+        self.counts.clone()
+    }
+
+    fn publish(&self) {
+        let c = &self.counts;
+        c.active
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        c.waiting
+            .store(self.pending.len() as u64, Ordering::Relaxed);
+    }
+
     /// Records every answered stream of `call_id` from now on; a call with no answered
     /// stream yet is recorded from its answer on.
     pub fn start(&mut self, reg: &CallRegistry, call_id: &str) -> Result<Started, String> {
+        let r = self.try_start(reg, call_id);
+        if r.is_ok() {
+            self.declined.remove(call_id);
+        }
+        self.publish();
+        r
+    }
+
+    fn try_start(&mut self, reg: &CallRegistry, call_id: &str) -> Result<Started, String> {
         if self.sessions.contains_key(call_id) {
             self.follow_rekeys(reg, call_id);
             return Ok(Started::Recording);
@@ -158,6 +187,7 @@ impl CallRecordings {
                         },
                         Err(e) => {
                             detach(reg, &taps);
+                            self.counts.failed.fetch_add(1, Ordering::Relaxed);
                             return Err(format!("querying the stream failed: {e}"));
                         }
                     }
@@ -171,6 +201,7 @@ impl CallRecordings {
                 .apply(l.ports.rtp, Command::AttachTap(l.ports.rtp, t))
             {
                 detach(reg, &taps);
+                self.counts.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(format!("attaching a tap failed: {e}"));
             }
             taps.push((l.ports.rtp, id));
@@ -182,6 +213,7 @@ impl CallRecordings {
         }
         match Recorder::start(self.cfg.clone(), legs) {
             Ok(recorder) => {
+                self.counts.started.fetch_add(1, Ordering::Relaxed);
                 self.pending.remove(call_id);
                 self.sessions.insert(
                     call_id.to_string(),
@@ -195,6 +227,7 @@ impl CallRecordings {
             }
             Err(e) => {
                 detach(reg, &taps);
+                self.counts.failed.fetch_add(1, Ordering::Relaxed);
                 Err(format!("recording cannot start: {e}"))
             }
         }
@@ -208,7 +241,8 @@ impl CallRecordings {
             return;
         }
         let wanted = self.pending.contains(call_id)
-            || reg.call(call_id).is_some_and(|c| self.users.covers(c));
+            || (!self.declined.contains(call_id)
+                && reg.call(call_id).is_some_and(|c| self.users.covers(c)));
         if wanted {
             if let Err(e) = self.start(reg, call_id) {
                 tracing::warn!(call = %call_id, error = %e, "call recording could not start");
@@ -252,6 +286,7 @@ impl CallRecordings {
     /// idle media, removed by a timer).
     pub fn tick(&mut self, reg: &CallRegistry) {
         self.pending.retain(|id| reg.call(id).is_some());
+        self.declined.retain(|id| reg.call(id).is_some());
         let gone: Vec<String> = self
             .sessions
             .keys()
@@ -261,27 +296,43 @@ impl CallRecordings {
         for id in gone {
             self.stop(reg, &id);
         }
+        self.publish();
     }
 
     /// Stops the call's recording (closed, renamed complete); `false` when none ran.
     pub fn stop(&mut self, reg: &CallRegistry, call_id: &str) -> bool {
         let was_pending = self.pending.remove(call_id);
         let Some(s) = self.sessions.remove(call_id) else {
+            self.publish();
             return was_pending;
         };
         detach(reg, &s.taps);
+        let c = &self.counts;
         match s.recorder.stop() {
             Ok(Some(info)) => {
+                c.stored.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(call = %call_id, packets = info.packets, "call recording stored")
             }
             Ok(None) => {
+                c.empty.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(call = %call_id, "call recording ended with nothing recorded")
             }
             Err(e) => {
+                c.close_failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(call = %call_id, error = %e, "call recording could not be closed")
             }
         }
+        self.publish();
         true
+    }
+
+    /// Stops the call's recording on request: the per-user policy leaves the call alone
+    /// from then on (until a recording is asked for again).
+    pub fn decline(&mut self, reg: &CallRegistry, call_id: &str) -> bool {
+        if reg.call(call_id).is_some() {
+            self.declined.insert(call_id.to_string());
+        }
+        self.stop(reg, call_id)
     }
 }
 
@@ -318,7 +369,7 @@ impl super::handler::CallControl {
             return NgResponse::error(NOT_CONFIGURED);
         };
         let reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        let stopped = lock(rec).stop(&reg, call_id);
+        let stopped = lock(rec).decline(&reg, call_id);
         if stopped {
             NgResponse::ok()
         } else {
@@ -346,7 +397,7 @@ impl super::handler::CallControl {
                 }
             }
             Some(false) => {
-                rec.stop(reg, call_id);
+                rec.decline(reg, call_id);
             }
             None => rec.after_answer(reg, call_id),
         }
