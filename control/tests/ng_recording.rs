@@ -579,3 +579,44 @@ fn the_policy_records_ng_calls_and_respects_a_stop() {
     d.drain_and_stop(Duration::ZERO);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A recording the disk cannot take (less free space than `min-free-bytes`) is refused
+/// with a clear error and counted; the call goes on.
+#[test]
+fn a_recording_the_disk_cannot_take_is_refused_and_counted() {
+    let dir = tempdir("ngrec-full");
+    let key = PrivateKey::generate().unwrap();
+    let d = {
+        let mut c = Config::default();
+        c.ng.listen = "127.0.0.1:0".parse().unwrap();
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        c.sip.enabled = false;
+        c.media.port_min = 59600;
+        c.media.port_max = 59699;
+        c.media.workers = 1;
+        c.media.pin = false;
+        c.voicemail.data_dir = Some(dir.clone());
+        c.voicemail.recording_public_key = Some(key.public_key().to_base64());
+        c.voicemail.min_free_bytes = u64::MAX;
+        c.validate().unwrap();
+        Daemon::start(&c).unwrap()
+    };
+    let mut c = Client::new(&d);
+    let (mut call, _, _) = SdesCall::set_up(&mut c, "full-1", &[], None, |_| {});
+    let r = rec(&mut c, "start recording", "full-1");
+    assert_eq!(s(&r, "result"), "error", "{r:?}");
+    assert!(s(&r, "error-reason").contains("cannot start"), "{r:?}");
+    call.a_to_b(0);
+    call.b_to_a(0);
+    let page = metrics_page(d.metrics_addr().unwrap());
+    assert!(
+        page.contains("srtpgate_recordings_failed_total 1\n"),
+        "{page}"
+    );
+    assert!(page.contains("srtpgate_recordings 0\n"), "{page}");
+    assert!(recordings_in(&dir)
+        .iter()
+        .all(|p| !p.to_string_lossy().ends_with(".pcapng")));
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(&dir);
+}

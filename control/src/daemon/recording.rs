@@ -283,17 +283,22 @@ impl CallRecordings {
     }
 
     /// Closes the recordings of calls that are gone (deleted by the SIP edge, dropped for
-    /// idle media, removed by a timer).
+    /// idle media, removed by a timer), and those that stopped storing by themselves.
     pub fn tick(&mut self, reg: &CallRegistry) {
         self.pending.retain(|id| reg.call(id).is_some());
         self.declined.retain(|id| reg.call(id).is_some());
         let gone: Vec<String> = self
             .sessions
-            .keys()
-            .filter(|id| reg.call(id).is_none())
-            .cloned()
+            .iter()
+            .filter(|(id, s)| reg.call(id).is_none() || s.recorder.stopped().is_some())
+            .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
+            // A recorder that stopped by itself (disk full, write error) is closed and its
+            // taps detached; the call goes on unrecorded.
+            if let Some(why) = self.sessions.get(&id).and_then(|s| s.recorder.stopped()) {
+                tracing::warn!(call = %id, reason = ?why, "call recording stopped storing; closed");
+            }
             self.stop(reg, &id);
         }
         self.publish();
