@@ -30,6 +30,16 @@ struct Setup {
 }
 
 fn setup(name: &str, port_min: u16, greeting: Option<(&str, &[u8])>, beep: bool) -> Setup {
+    setup_with(name, port_min, greeting, beep, None)
+}
+
+fn setup_with(
+    name: &str,
+    port_min: u16,
+    greeting: Option<(&str, &[u8])>,
+    beep: bool,
+    advertise: Option<std::net::IpAddr>,
+) -> Setup {
     let dir = std::env::temp_dir().join(format!("sg-vmgreet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -38,6 +48,11 @@ fn setup(name: &str, port_min: u16, greeting: Option<(&str, &[u8])>, beep: bool)
         pin: false,
         port_min,
         port_max: port_min + 49,
+        interfaces: vec![relay::engine::Interface {
+            name: "default".into(),
+            bind: "127.0.0.1".parse().unwrap(),
+            advertise,
+        }],
         ..Default::default()
     })
     .unwrap();
@@ -190,6 +205,25 @@ fn ulaw_greeting_then_beep_reaches_the_caller_in_order_and_paced() {
         .unwrap();
     let answered = Instant::now();
     let (relay_port, key) = answer(&ans);
+    // A plaintext tap on the sink-facing port, as lawful interception attaches: the
+    // greeting enters the relay there, like a callee's media.
+    let (tap_tx, tap_rx) = relay::engine::tap(77, relay::engine::TapWhat::Plaintext, 0, 256);
+    {
+        let reg = s.dep.registry.lock().unwrap();
+        let sink_port = reg
+            .call("g-1")
+            .and_then(|c| c.monologue("btag"))
+            .and_then(|m| m.leg(0))
+            .unwrap()
+            .ports
+            .rtp;
+        reg.engine()
+            .apply(
+                sink_port,
+                relay::engine::Command::AttachTap(sink_port, tap_tx),
+            )
+            .unwrap();
+    }
     // The caller talks meanwhile; its media is recorded as usual.
     let mut tx = SrtpContext::new(Policy::new(SUITE, ckey.clone())).unwrap();
     for i in 0..10u16 {
@@ -212,6 +246,16 @@ fn ulaw_greeting_then_beep_reaches_the_caller_in_order_and_paced() {
         // 1 kHz: 20 half periods in 160 samples at 8 kHz.
         assert!((38..=41).contains(&c), "beep packet {n}: {c} sign changes");
     }
+    let mut tapped = Vec::new();
+    while let Some(rec) = tap_rx.try_recv() {
+        tapped.push(rec.bytes()[12..].to_vec());
+    }
+    assert_eq!(
+        tapped.len(),
+        70,
+        "the tap saw every greeting and beep packet in clear"
+    );
+    assert_eq!(tapped[..50].concat(), file);
     // Over a second on the wire: paced, not a burst.
     assert!(r[69].at.duration_since(r[0].at) >= Duration::from_millis(69 * 20 - 15));
     assert!(!s.dep.finished().contains(&"g-1".to_string()));
@@ -564,5 +608,41 @@ fn media_threads_are_bounded() {
     let (c_relay, c_key) = answer(&ans);
     assert_eq!(receive(&c, c_relay, &c_key, 100).len(), 10);
     dep.stop("l-4");
+    let _ = std::fs::remove_dir_all(&s.dir);
+}
+
+/// With an advertised address that is not local (NAT), there is no sink socket: the
+/// greeting goes straight out of the caller-facing port to the caller, the same stream.
+#[test]
+fn greeting_without_a_sink_goes_out_of_the_callers_port() {
+    let file: Vec<u8> = (0..1600u32).map(|i| (i % 120) as u8 + 1).collect();
+    let mut s = setup_with(
+        "nosink",
+        59500,
+        Some(("hello.ul", &file)),
+        false,
+        Some("192.0.2.1".parse().unwrap()),
+    );
+    let (sock, ckey) = caller();
+    let port = sock.local_addr().unwrap().port();
+    let ans = s
+        .dep
+        .start(
+            "x-1",
+            "atag",
+            "btag",
+            "bob",
+            offer(port, "0", &ckey).as_bytes(),
+            "{}",
+        )
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ans).contains("c=IN IP4 192.0.2.1"));
+    let (relay_port, key) = answer(&ans);
+    let r = receive(&sock, relay_port, &key, 100);
+    assert_eq!(r.len(), 10);
+    check_stream(&r, 0);
+    let got: Vec<u8> = r.iter().flat_map(|p| p.payload.clone()).collect();
+    assert_eq!(got, file);
+    s.dep.stop("x-1");
     let _ = std::fs::remove_dir_all(&s.dir);
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use relay::engine::{tap, Command, LocalPort, TapWhat};
 use relay::record::{Leg, LegSource, Recorder};
 
-use super::deposit_media::{self, policy_of, Plan, Playback, Shared};
+use super::deposit_media::{self, policy_of, Plan, Playback, Shared, SinkRoute};
 use super::greeting::{Codec, Greetings};
 use super::media::{AnswerHook, MediaFailure};
 pub use super::proxy::{DepositReason, RedirectPolicy};
@@ -105,6 +105,8 @@ pub struct RegistryDeposit {
 /// that see relayed media, e.g. lawful interception's, see the caller's media too).
 struct Sink {
     addr: std::net::SocketAddr,
+    /// The same socket, for sending greetings into the relay as the callee would.
+    sender: std::net::UdpSocket,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -114,6 +116,7 @@ impl Sink {
         let sock = std::net::UdpSocket::bind((ip, 0))?;
         sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))?;
         let addr = sock.local_addr()?;
+        let sender = sock.try_clone()?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -126,6 +129,7 @@ impl Sink {
             })?;
         Ok(Sink {
             addr,
+            sender,
             stop,
             thread: Some(thread),
         })
@@ -247,12 +251,14 @@ impl Deposit for RegistryDeposit {
         // The answering side is a sink: no address (the relay sends nowhere), a fresh key
         // of its own for the suite the relay offered.
         let mut sink = Vec::with_capacity(media.len());
-        for (m, l) in media.iter().zip(&toward_sink) {
+        // How the greeting enters the relay: from the sink socket to the sink-facing port.
+        let mut route = None;
+        for (i, (m, l)) in media.iter().zip(&toward_sink).enumerate() {
             let mut s = m.clone();
-            let to = match self.sinks.entry(l.addr) {
-                std::collections::hash_map::Entry::Occupied(e) => Some(e.get().addr),
+            let sink_sock = match self.sinks.entry(l.addr) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
                 std::collections::hash_map::Entry::Vacant(v) => match Sink::start(l.addr) {
-                    Ok(k) => Some(v.insert(k).addr),
+                    Ok(k) => Some(v.insert(k)),
                     Err(e) => {
                         // An advertised address that cannot be bound (NAT): record all the
                         // same, with nowhere to forward to.
@@ -260,6 +266,11 @@ impl Deposit for RegistryDeposit {
                         None
                     }
                 },
+            };
+            let to = sink_sock.as_ref().map(|k| k.addr);
+            let sender = match sink_sock {
+                Some(k) if i == first => k.sender.try_clone().ok(),
+                _ => None,
             };
             s.addr = to.map(|a| a.ip());
             s.port = to.map_or(m.port, |a| a.port());
@@ -278,6 +289,13 @@ impl Deposit for RegistryDeposit {
                 None => Vec::new(),
             };
             s.srtp = !s.crypto.is_empty();
+            if let Some(sock) = sender {
+                route = Some(SinkRoute {
+                    sock,
+                    to: std::net::SocketAddr::new(l.addr, l.port),
+                    key: s.crypto.first().cloned(),
+                });
+            }
             sink.push(s);
         }
         let started = reg
@@ -368,6 +386,7 @@ impl Deposit for RegistryDeposit {
                 pending,
                 key_wait: KEY_WAIT,
                 playback,
+                route,
                 running: self.media_running.clone(),
             };
             self.media_running.fetch_add(1, Ordering::Relaxed);

@@ -1,13 +1,15 @@
 //! The media side of one voicemail deposit that needs time: a small thread per deposit
 //! that (for a DTLS-SRTP caller) waits for the handshake's keys and then starts the
 //! recorder, and plays the greeting and the beep to the caller, one RTP packet every 20 ms.
-//! Packets go out of the caller-facing relay port through the engine's command queue
-//! (`Command::SendRaw`) to the address that port currently sends to (the latched source of
-//! the caller's own media, else its SDP address), protected with srtpgate's own key toward
-//! the caller. The thread never blocks the SIP thread or a media worker; it stops within
-//! one frame when the deposit ends.
+//! Packets enter the relay as the callee's media would: from the deposit's sink socket to
+//! the sink-facing relay port, under the sink's key; the engine re-protects them with
+//! srtpgate's key toward the caller and sends them to the caller's current address, and
+//! taps see them like any relayed media. Without a sink socket they go straight out of the
+//! caller-facing port (`Command::SendRaw`) under srtpgate's key toward the caller. The
+//! thread never blocks the SIP thread or a media worker; it stops within one frame when
+//! the deposit ends.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -48,6 +50,16 @@ pub(super) struct Playback {
     pub beep: bool,
 }
 
+/// The callee's way into the relay: the deposit's sink socket, the relay port facing it,
+/// and the key the sink sends with. The relay forwards what comes this way to the caller
+/// like any callee's media (its own key toward the caller, latching, taps).
+pub(super) struct SinkRoute {
+    pub sock: UdpSocket,
+    pub to: SocketAddr,
+    /// `None`: plain RTP.
+    pub key: Option<CryptoLine>,
+}
+
 /// Everything the thread of one deposit needs.
 pub(super) struct Plan {
     pub registry: Arc<Mutex<CallRegistry>>,
@@ -63,6 +75,9 @@ pub(super) struct Plan {
     /// How long to wait for those keys.
     pub key_wait: Duration,
     pub playback: Option<Playback>,
+    /// Where greeting packets go in; `None` (no sink socket, e.g. an advertised address
+    /// that is not local): straight out of the caller-facing port (`Command::SendRaw`).
+    pub route: Option<SinkRoute>,
     /// Media threads running; this one counts itself out when it ends.
     pub running: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -214,7 +229,15 @@ fn run(mut plan: Plan, shared: &Shared) {
     drop(rx);
     if let Some(p) = plan.playback.take() {
         if wait_until(shared, started + lead_in) {
-            play(&plan, shared, &p, tx, fallback);
+            let out = match plan.route.take() {
+                Some(r) => Out::Sink {
+                    key: r.key,
+                    sock: r.sock,
+                    to: r.to,
+                },
+                None => Out::Raw { key: tx, fallback },
+            };
+            play(&plan, shared, &p, out);
         }
     }
 }
@@ -238,25 +261,37 @@ fn random_stream() -> Stream {
     }
 }
 
-fn play(
-    plan: &Plan,
-    shared: &Shared,
-    p: &Playback,
-    tx: Option<CryptoLine>,
-    fallback: Option<SocketAddr>,
-) {
-    let mut ctx = match tx
+/// Where the greeting's packets go, and the key they are protected with there.
+enum Out {
+    /// Into the relay from the sink socket, with the sink's key.
+    Sink {
+        key: Option<CryptoLine>,
+        sock: UdpSocket,
+        to: SocketAddr,
+    },
+    /// Out of the caller-facing port, with srtpgate's key toward the caller.
+    Raw {
+        key: Option<CryptoLine>,
+        fallback: Option<SocketAddr>,
+    },
+}
+
+fn play(plan: &Plan, shared: &Shared, p: &Playback, mut out: Out) {
+    let key = match &mut out {
+        Out::Sink { key, .. } | Out::Raw { key, .. } => key.take(),
+    };
+    let mut ctx = match key
         .as_ref()
         .map(|l| SrtpContext::new(policy_of(l)))
         .transpose()
     {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(call = %plan.call_id, error = %e, "voicemail: no greeting (srtpgate's key toward the caller is unusable)");
+            tracing::warn!(call = %plan.call_id, error = %e, "voicemail: no greeting (its key is unusable)");
             return;
         }
     };
-    drop(tx);
+    drop(key);
     let mut frames = p.greeting.frames(p.codec);
     if p.beep {
         frames.extend(beep().frames(p.codec));
@@ -287,22 +322,29 @@ fn play(
             },
             None => 12 + FRAME,
         };
-        // Where the port sends now: the caller's latched source, else its SDP address.
-        let to = match plan.engine.query(plan.port) {
-            Ok((_, Some(peer))) => Some(peer.addr),
-            _ => fallback,
-        };
-        let Some(to) = to else { continue };
-        let cmd = Command::SendRaw {
-            local: plan.port,
-            to,
-            data: buf[..len].to_vec(),
-        };
-        if let Err(e) = plan.engine.apply(plan.port, cmd) {
-            tracing::debug!(call = %plan.call_id, error = %e, "voicemail: greeting packet not sent");
-            if shared.stop.load(Ordering::Relaxed) {
-                break;
+        let pkt = &buf[..len];
+        let result = match &out {
+            Out::Sink { sock, to, .. } => {
+                sock.send_to(pkt, to).map(|_| ()).map_err(|e| e.to_string())
             }
+            Out::Raw { fallback, .. } => {
+                // Where the port sends now: the caller's latched source, else its SDP
+                // address.
+                let to = match plan.engine.query(plan.port) {
+                    Ok((_, Some(peer))) => Some(peer.addr),
+                    _ => *fallback,
+                };
+                let Some(to) = to else { continue };
+                let cmd = Command::SendRaw {
+                    local: plan.port,
+                    to,
+                    data: pkt.to_vec(),
+                };
+                plan.engine.apply(plan.port, cmd).map_err(|e| e.to_string())
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(call = %plan.call_id, error = %e, "voicemail: greeting packet not sent");
             continue;
         }
         sent += 1;
