@@ -10,6 +10,7 @@
 //!
 //! Locking: callers hold the call registry, then take [`CallRecordings`] (never the other
 //! way round).
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
