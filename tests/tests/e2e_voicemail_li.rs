@@ -2,7 +2,8 @@
 //! `li-receiver` as the agency, a task for alice activated over X1. alice (baresip,
 //! SDES-SRTP) deposits a 3 s tone to `vm-bob`: the agency receives the tone alice sent
 //! live over X3, and the sealed message is stored and plays back with the mailbox key as
-//! for any caller. Needs the Debian package `baresip-core`.
+//! for any caller. bob's mailbox has a greeting (a 1 s 600 Hz tone): the agency also
+//! receives it, and the beep, toward the target. Needs the Debian package `baresip-core`.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -45,6 +46,26 @@ fn x1(addr: SocketAddr, body: &serde_json::Value) -> Result<u16> {
         .context(format!("X1 reply: {out:?}"))
 }
 
+const GREETING_HZ: f64 = 600.0;
+
+/// 8 kHz mono 16-bit PCM WAV of a 1 s tone.
+fn greeting_wav(hz: f64) -> Vec<u8> {
+    let data: Vec<u8> = (0..8000)
+        .map(|i| (12000.0 * (std::f64::consts::TAU * hz * f64::from(i) / 8000.0).sin()) as i16)
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let mut b = b"RIFF".to_vec();
+    b.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | (1 << 16), 8000, 16000, 2 | (16 << 16)] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&data);
+    b
+}
+
 fn run(wd: &Workdir) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = tool("vm-play")?;
@@ -57,6 +78,8 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         return Err(E2eError::new("vm-play keygen failed"));
     }
     let public = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let greeting = wd.path().join("greeting.wav");
+    fs::write(&greeting, greeting_wav(GREETING_HZ))?;
 
     let agency_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
     let agency_out = wd.subdir("li-out")?;
@@ -89,10 +112,12 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
          [li]\nadmin-listen = \"{admin}\"\nadmin-token = \"{TOKEN}\"\nstore = {:?}\n\
          [sip]\nlisten-udp = [\"127.0.0.1:{sip}\"]\nlisten-tcp = [\"127.0.0.1:{sip}\"]\n\
          [voicemail]\ndata-dir = {:?}\n\
-         [[voicemail.mailboxes]]\nid = \"bob\"\nowner = \"sip:bob@127.0.0.1\"\npublic-key = \"{public}\"\n",
+         [[voicemail.mailboxes]]\nid = \"bob\"\nowner = \"sip:bob@127.0.0.1\"\npublic-key = \"{public}\"\n\
+         greeting = {:?}\n",
         port_min + MEDIA_PORTS - 1,
         wd.path().join("li.json").display().to_string(),
         data.display().to_string(),
+        greeting.display().to_string(),
     );
     let cfg_path = wd.path().join("srtpgate.toml");
     fs::write(&cfg_path, cfg)?;
@@ -186,6 +211,33 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         return Err(E2eError::new(format!(
             "the agency got only {:.1} s of the tone: {summary}",
             t.tone_secs()
+        )));
+    }
+
+    // The greeting and the beep, toward the target.
+    let to_target = streams
+        .iter()
+        .find(|s| s["direction"].as_str() == Some("to-target") && s["xid"].as_str() == Some(XID))
+        .context(format!("no to-target stream delivered: {summary}"))?;
+    let wav = PathBuf::from(to_target["wav"].as_str().context("no WAV")?);
+    let wav = if wav.is_absolute() {
+        wav
+    } else {
+        agency_out.join(wav)
+    };
+    let w = Wav::read(&wav)?;
+    let g = ToneReport::analyse(&w.samples, w.rate, GREETING_HZ);
+    let b = ToneReport::analyse(&w.samples, w.rate, 1000.0);
+    notes.push(format!(
+        "X3 to-target: {:.1} s of the {GREETING_HZ} Hz greeting, {:.1} s of the beep",
+        g.tone_secs(),
+        b.tone_secs()
+    ));
+    if g.tone_secs() < 0.6 || b.tone_secs() < 0.2 {
+        return Err(E2eError::new(format!(
+            "the agency should get the greeting and the beep toward the target: {:.1} s, {:.1} s",
+            g.tone_secs(),
+            b.tone_secs()
         )));
     }
 
