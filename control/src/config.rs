@@ -55,6 +55,10 @@ pub struct MediaConfig {
     pub idle_timeout: u64,
     /// Drop packets from sources other than the latched one.
     pub strict_source: bool,
+    /// Receive coalescing window in microseconds (0..=10000; 0 off): while media flows, a
+    /// worker lets this much time pass between batches so one wake-up serves several
+    /// packets.
+    pub coalesce_us: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -196,6 +200,7 @@ impl Default for MediaConfig {
             backend: "batch".into(),
             idle_timeout: 60,
             strict_source: false,
+            coalesce_us: relay::engine::DEFAULT_COALESCE.as_micros() as u64,
         }
     }
 }
@@ -231,6 +236,8 @@ pub enum ConfigError {
     DuplicateInterface(String),
     #[error("unknown media backend {0:?} (batch or uring)")]
     Backend(String),
+    #[error("media coalesce-us {0} is out of range (0..=10000)")]
+    Coalesce(u64),
     #[error(transparent)]
     Sip(#[from] crate::sip::config::SipConfigError),
     #[error("li: {0}")]
@@ -273,6 +280,9 @@ impl Config {
             }
         }
         self.backend()?;
+        if self.media.coalesce_us > 10_000 {
+            return Err(ConfigError::Coalesce(self.media.coalesce_us));
+        }
         self.sip.validate()?;
         if crate::dtls::digest_named(&self.dtls.fingerprint_hash).is_none() {
             return Err(ConfigError::Dtls(format!(
@@ -316,6 +326,7 @@ impl Config {
             port_max: self.media.port_max,
             backend: self.backend()?,
             idle_timeout: Duration::from_secs(self.media.idle_timeout.max(1)),
+            coalesce: Duration::from_micros(self.media.coalesce_us),
             ..EngineConfig::default()
         })
     }

@@ -38,6 +38,10 @@ struct Cli {
     /// Media I/O backend: batch or uring [default: batch].
     #[arg(long, value_name = "NAME")]
     backend: Option<String>,
+    /// Receive coalescing window in µs while media flows, 0 to take every packet at once
+    /// [default: 200].
+    #[arg(long, value_name = "US")]
+    coalesce_us: Option<u64>,
     /// Prometheus metrics address (`off` to disable) [default: 127.0.0.1:9103].
     #[arg(long, value_name = "ADDR:PORT|off")]
     metrics_listen: Option<String>,
@@ -89,6 +93,9 @@ impl Cli {
         }
         if let Some(b) = &self.backend {
             c.media.backend = b.clone();
+        }
+        if let Some(us) = self.coalesce_us {
+            c.media.coalesce_us = us;
         }
         if let Some(m) = &self.metrics_listen {
             c.metrics.listen = match m.as_str() {

@@ -40,6 +40,11 @@ impl Interface {
     }
 }
 
+/// Default receive coalescing window: small against a 20 ms packet interval and any
+/// jitter buffer, large enough that a worker carrying a few thousand packets per second
+/// wakes once for several of them.
+pub const DEFAULT_COALESCE: Duration = Duration::from_micros(200);
+
 /// Everything `Engine::start` needs.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -60,6 +65,9 @@ pub struct EngineConfig {
     pub event_queue: usize,
     /// Socket buffer sizes requested for media sockets (0 keeps the kernel default).
     pub socket_buffer: usize,
+    /// Receive coalescing window ([`PacketIo::set_coalesce`](super::io::PacketIo)): the
+    /// most a packet waits for others to share its wake-up while traffic flows.
+    pub coalesce: Duration,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +87,7 @@ impl Default for EngineConfig {
             command_queue: 1024,
             event_queue: 4096,
             socket_buffer: 1 << 20,
+            coalesce: DEFAULT_COALESCE,
         }
     }
 }

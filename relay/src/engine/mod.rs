@@ -23,7 +23,7 @@ mod waker;
 mod worker;
 
 pub use command::{Command, EngineEvent, Reply};
-pub use config::{Backend, EngineConfig, Interface};
+pub use config::{Backend, EngineConfig, Interface, DEFAULT_COALESCE};
 pub use flow::{FlowCounters, FlowSpec, Peer, StreamIndex, Transform};
 pub use ports::PortShape;
 pub use stats::{WorkerStats, WorkerStatsSnapshot};
@@ -124,10 +124,11 @@ impl Engine {
         let mut workers = Vec::with_capacity(n);
         for id in 0..n {
             let waker = Arc::new(Waker::new()?);
-            let io: Box<dyn io::PacketIo> = match backend {
+            let mut io: Box<dyn io::PacketIo> = match backend {
                 Backend::Batch => Box::new(io::batch::BatchIo::new(waker.clone())?),
                 Backend::Uring => Box::new(io::uring::UringIo::new(waker.clone())?),
             };
+            io.set_coalesce(config.coalesce);
             let commands = Arc::new(ArrayQueue::new(config.command_queue.max(1)));
             let events = Arc::new(ArrayQueue::new(config.event_queue.max(1)));
             let stats = Arc::new(WorkerStats::default());

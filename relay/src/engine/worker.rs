@@ -43,6 +43,10 @@ struct Clock {
 
 impl Worker {
     pub(crate) fn run(mut self) {
+        // Timers of this thread (the coalescing window) fire on time instead of up to the
+        // default 50 µs late.
+        // SAFETY: PR_SET_TIMERSLACK takes an integer and touches no memory of ours.
+        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong) };
         let mut batch = Batch::new();
         let mut local = WorkerStatsSnapshot::default();
         let mut next_idle_scan = 0u64;
@@ -79,12 +83,18 @@ impl Worker {
                 local.send_failures += report.failed;
                 local.busy_ns += started.elapsed().as_nanos() as u64;
             }
+            let late = self.io.take_report();
+            local.packets_sent += late.sent;
+            local.send_failures += late.failed;
             if clock.now_ms >= next_idle_scan {
                 self.scan_idle(clock.now_ms);
                 next_idle_scan = clock.now_ms + IDLE_SCAN_EVERY_MS;
             }
             local.flush_into(&self.stats);
         }
+        let last = self.io.flush();
+        local.packets_sent += last.sent;
+        local.send_failures += last.failed;
         local.flush_into(&self.stats);
     }
 

@@ -89,6 +89,10 @@ pub struct BatchIo {
     ready: Vec<LocalPort>,
     next_ready: usize,
     msgs: MsgVec,
+    /// See [`PacketIo::set_coalesce`].
+    coalesce: Duration,
+    /// The last `recv` returned packets: traffic is flowing.
+    flowing: bool,
 }
 
 impl BatchIo {
@@ -104,6 +108,8 @@ impl BatchIo {
             ready: Vec::with_capacity(1024),
             next_ready: 0,
             msgs: MsgVec::new(),
+            coalesce: Duration::ZERO,
+            flowing: false,
         })
     }
 
@@ -287,11 +293,19 @@ impl PacketIo for BatchIo {
 
     fn recv(&mut self, batch: &mut Batch, timeout: Duration) -> io::Result<usize> {
         batch.clear();
-        self.poll_events(if self.ready.is_empty() {
-            timeout
+        if !self.ready.is_empty() {
+            self.poll_events(Duration::ZERO)?;
+        } else if self.flowing && !self.coalesce.is_zero() {
+            // Traffic is flowing: let the window pass (a command waits as long at most),
+            // then take everything that arrived in it; nothing did: wait as usual.
+            std::thread::sleep(self.coalesce);
+            self.poll_events(Duration::ZERO)?;
+            if self.ready.is_empty() {
+                self.poll_events(timeout)?;
+            }
         } else {
-            Duration::ZERO
-        })?;
+            self.poll_events(timeout)?;
+        }
         while batch.len < batch.capacity() && !self.ready.is_empty() {
             if self.next_ready >= self.ready.len() {
                 self.next_ready = 0;
@@ -308,7 +322,12 @@ impl PacketIo for BatchIo {
                 self.ready.swap_remove(self.next_ready);
             }
         }
+        self.flowing = batch.len > 0;
         Ok(batch.len)
+    }
+
+    fn set_coalesce(&mut self, linger: Duration) {
+        self.coalesce = linger;
     }
 
     fn send(&mut self, batch: &mut Batch) -> SendReport {

@@ -111,6 +111,23 @@ pub trait PacketIo: Send {
     /// Clears `batch`, then fills it with received datagrams, waiting at most `timeout`
     /// for the first one (or until the worker's waker fires). Returns how many.
     fn recv(&mut self, batch: &mut Batch, timeout: Duration) -> io::Result<usize>;
-    /// Sends every packet in `batch` whose `out` is set.
+    /// Sends every packet in `batch` whose `out` is set (or queues them: a backend may hand
+    /// them to the kernel in its next `recv`). Reports what it already knows; the rest is
+    /// reported by [`take_report`](Self::take_report).
     fn send(&mut self, batch: &mut Batch) -> SendReport;
+    /// Sends that completed since the last call and were not reported by `send`.
+    fn take_report(&mut self) -> SendReport {
+        SendReport::default()
+    }
+    /// Hands every queued send to the kernel, waits for them, and reports them (with
+    /// anything [`take_report`](Self::take_report) would have returned).
+    fn flush(&mut self) -> SendReport {
+        self.take_report()
+    }
+    /// Receive coalescing: while packets keep arriving, let up to `linger` pass before
+    /// taking the next batch, so that one wake-up serves several packets instead of one.
+    /// When nothing arrived in that time, `recv` waits for the first packet as usual, so
+    /// an idle worker sleeps and the first packet after a pause is not delayed. Zero (the
+    /// default) takes every packet as soon as it arrives.
+    fn set_coalesce(&mut self, linger: Duration);
 }

@@ -98,6 +98,10 @@ pub struct UringIo {
     report: SendReport,
     /// The ring failed in a way that cannot be retried: nothing more is submitted.
     broken: bool,
+    /// See [`PacketIo::set_coalesce`]; zero where the kernel has no minimum wait.
+    coalesce: Duration,
+    /// The last `recv` returned packets: traffic is flowing.
+    flowing: bool,
 }
 
 // SAFETY: the raw pointers (buffer ring, C headers) point at memory this value owns; they
@@ -145,6 +149,8 @@ impl UringIo {
             sends_in_flight: 0,
             report: SendReport::default(),
             broken: false,
+            coalesce: Duration::ZERO,
+            flowing: false,
         })
     }
 
@@ -178,15 +184,31 @@ impl UringIo {
     /// Submits what is queued and waits for `want` completions or `timeout`; transient
     /// failures (interrupted, busy, timed out) are not errors. Completions are left queued.
     fn enter(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
+        self.enter_min(want, Duration::ZERO, timeout)
+    }
+
+    /// [`enter`](Self::enter), but waiting for `want` completions only `min_wait`; after
+    /// that it returns with any completion (the kernel's minimum wait, see
+    /// [`PacketIo::set_coalesce`]). `min_wait` must be zero where the kernel lacks it.
+    fn enter_min(
+        &mut self,
+        want: usize,
+        min_wait: Duration,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other("io_uring ring failed"));
         }
         let r = match timeout {
             Some(t) => {
                 let ts = Timespec::from(t);
-                self.ring
-                    .submitter()
-                    .submit_with_args(want, &SubmitArgs::new().timespec(&ts))
+                let args = SubmitArgs::new().timespec(&ts);
+                let args = if min_wait.is_zero() {
+                    args
+                } else {
+                    args.min_wait_usec(min_wait.as_micros().clamp(1, u32::MAX as u128) as u32)
+                };
+                self.ring.submitter().submit_with_args(want, &args)
             }
             None => self.ring.submit_and_wait(want),
         };
@@ -209,6 +231,23 @@ impl UringIo {
                 }
             },
         }
+    }
+}
+
+impl UringIo {
+    /// Waits until no send is in flight (their completions reaped into `self.report`).
+    fn settle_sends(&mut self) -> io::Result<()> {
+        self.drain_aside();
+        while self.sends_in_flight > 0 {
+            let want = self.sends_in_flight;
+            if let Err(e) = self.enter(want, None) {
+                self.report.failed += self.sends_in_flight as u64;
+                self.sends_in_flight = 0;
+                return Err(e);
+            }
+            self.drain_aside();
+        }
+        Ok(())
     }
 }
 
@@ -251,6 +290,8 @@ impl PacketIo for UringIo {
         let Some(index) = self.ports.remove(&local) else {
             return;
         };
+        // Queued sends name sockets by descriptor: none may outlive the socket closed here.
+        let _ = self.settle_sends();
         let s = &mut self.slots[index as usize];
         if s.state == RecvState::Armed && !self.broken {
             s.state = RecvState::Cancelling;
@@ -282,7 +323,13 @@ impl PacketIo for UringIo {
         self.arm_pending();
         self.fill(batch);
         if batch.len == 0 && !self.woken {
-            self.enter(1, Some(timeout))?;
+            if self.coalesce.is_zero() || !self.flowing {
+                self.enter(1, Some(timeout))?;
+            } else {
+                // Wake when a batch's worth is waiting or the window has passed with at
+                // least one; an idle ring sleeps until the first completion as usual.
+                self.enter_min(batch.capacity(), self.coalesce, Some(timeout))?;
+            }
             self.fill(batch);
         } else if !self.ring.submission().is_empty() {
             self.enter(0, None)?;
@@ -291,17 +338,20 @@ impl PacketIo for UringIo {
             self.woken = false;
             self.waker.drain();
         }
+        self.flowing = batch.len > 0;
         Ok(batch.len)
     }
 
     fn send(&mut self, batch: &mut Batch) -> SendReport {
-        self.report = SendReport::default();
-        if self.ready().is_err() {
-            self.report.failed = batch.meta[..batch.len]
+        let mut report = SendReport::default();
+        // The previous batch's sends went out in the `io_uring_enter` since (inline, as
+        // MSG_DONTWAIT sends complete); their slots are reused below, so make sure.
+        if self.settle_sends().is_err() || self.ready().is_err() {
+            report.failed = batch.meta[..batch.len]
                 .iter()
                 .filter(|m| m.out.is_some())
                 .count() as u64;
-            return self.report;
+            return report;
         }
         for i in 0..batch.len {
             let Some(out) = batch.meta[i].out else {
@@ -313,29 +363,38 @@ impl PacketIo for UringIo {
                 .and_then(|&s| self.slots[s as usize].socket.as_ref())
                 .map(|s| s.as_raw_fd());
             let Some(fd) = fd else {
-                self.report.failed += 1;
+                report.failed += 1;
                 continue;
             };
             let len = out.len.min(BUF_SIZE);
-            let e = self.prepare_send(i, fd, out.to, batch.bufs[i].as_mut_ptr(), len);
+            let e = self.prepare_send(i, fd, out.to, &batch.bufs[i][..len]);
             // Counted before it is queued: pushing may submit, and completions may follow.
             self.sends_in_flight += 1;
-            // SAFETY: the entry points at `self.send` entry `i` and at `len <= BUF_SIZE`
-            // bytes of `batch.bufs[i]`; this function returns only after every send's
-            // completion has been reaped (or the ring is broken and never entered again),
-            // so both outlive the request.
+            // SAFETY: the entry points at `self.send` entry `i` (header, address and the
+            // packet's copy), which is not touched again until this send's completion has
+            // been reaped (`settle_sends`, and `Drop` waits for it or leaks the memory).
             unsafe { self.push(&e) };
         }
-        while self.sends_in_flight > 0 {
-            let want = self.sends_in_flight;
-            if self.enter(want, None).is_err() {
-                self.report.failed += self.sends_in_flight as u64;
-                self.sends_in_flight = 0;
-                break;
-            }
-            self.drain_aside();
-        }
-        self.report
+        // Handed to the kernel by the next enter: the wait in `recv`, or right there when
+        // more packets are already waiting.
+        report
+    }
+
+    fn take_report(&mut self) -> SendReport {
+        mem::take(&mut self.report)
+    }
+
+    fn flush(&mut self) -> SendReport {
+        let _ = self.settle_sends();
+        mem::take(&mut self.report)
+    }
+
+    fn set_coalesce(&mut self, linger: Duration) {
+        self.coalesce = if self.ring.params().is_feature_min_timeout() {
+            linger
+        } else {
+            Duration::ZERO
+        };
     }
 }
 
@@ -351,6 +410,7 @@ impl Drop for UringIo {
         } else {
             tracing::error!("io_uring requests did not end; leaking their buffers");
             mem::forget(mem::replace(&mut self.recv_msg, recv_template()));
+            mem::forget(mem::take(&mut self.send));
         }
         // Sockets close after the ring (field order), which cancels anything left.
     }

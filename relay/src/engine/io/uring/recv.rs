@@ -272,8 +272,9 @@ impl UringIo {
                 self.bufs.give(p.bid);
             }
             self.drain_aside();
-            let busy =
-                self.poll_armed || self.slots.iter().any(|s| s.state == RecvState::Cancelling);
+            let busy = self.poll_armed
+                || self.sends_in_flight > 0
+                || self.slots.iter().any(|s| s.state == RecvState::Cancelling);
             let left = deadline.saturating_duration_since(Instant::now());
             if !busy || left.is_zero() || self.enter(1, Some(left)).is_err() {
                 return !busy;

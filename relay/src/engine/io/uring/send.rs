@@ -1,4 +1,7 @@
-//! The C structures sends point at, and filling them for one packet.
+//! The C structures sends point at, the copies of the packets they send, and filling them
+//! for one packet. A batch's sends are queued by `send` and handed to the kernel by the
+//! next `io_uring_enter` (usually the one `recv` waits in), so they point at memory owned
+//! here rather than at the worker's batch, which the next receive overwrites.
 
 use std::mem;
 use std::os::fd::RawFd;
@@ -10,13 +13,16 @@ use io_uring::types::Fd;
 
 use super::{user_data, UringIo, OP_SEND};
 use crate::engine::io::sockaddr::to_storage;
-use crate::engine::io::MAX_BATCH;
+use crate::engine::io::{BUF_SIZE, MAX_BATCH};
 
-/// The C structures for one batch of sends, allocated once; entry `i` serves batch slot `i`.
+/// The C structures and packet copies for one batch of sends, allocated once; entry `i`
+/// serves batch slot `i`.
+#[derive(Default)]
 pub(super) struct SendHeaders {
     hdrs: Box<[libc::msghdr]>,
     iovs: Box<[libc::iovec]>,
     addrs: Box<[libc::sockaddr_storage]>,
+    bufs: Box<[[u8; BUF_SIZE]]>,
 }
 
 impl SendHeaders {
@@ -32,23 +38,26 @@ impl SendHeaders {
                 .collect(),
             // SAFETY: as above.
             addrs: (0..MAX_BATCH).map(|_| unsafe { mem::zeroed() }).collect(),
+            bufs: vec![[0u8; BUF_SIZE]; MAX_BATCH].into_boxed_slice(),
         }
     }
 }
 
 impl UringIo {
-    /// Fills send header `i` for `len` bytes at `buf` to `to`; returns the entry.
+    /// Copies `data` (at most [`BUF_SIZE`] bytes) into send slot `i` and fills its header
+    /// for `to`; returns the entry. Slot `i` must not have a send in flight.
     pub(super) fn prepare_send(
         &mut self,
         i: usize,
         fd: RawFd,
         to: std::net::SocketAddr,
-        buf: *mut u8,
-        len: usize,
+        data: &[u8],
     ) -> squeue::Entry {
+        let len = data.len().min(BUF_SIZE);
+        self.send.bufs[i][..len].copy_from_slice(&data[..len]);
         let alen = to_storage(&to, &mut self.send.addrs[i]);
         self.send.iovs[i] = libc::iovec {
-            iov_base: buf.cast(),
+            iov_base: self.send.bufs[i].as_mut_ptr().cast(),
             iov_len: len,
         };
         let h = &mut self.send.hdrs[i];
