@@ -35,11 +35,12 @@ struct Cli {
     /// Media worker threads, 0 for one per core [default: 0].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Media I/O backend: batch or uring [default: batch].
+    /// Media I/O backend: uring (falls back to batch where the kernel refuses it) or batch
+    /// [default: uring].
     #[arg(long, value_name = "NAME")]
     backend: Option<String>,
     /// Receive coalescing window in µs while media flows, 0 to take every packet at once
-    /// [default: 200].
+    /// [default: 500].
     #[arg(long, value_name = "US")]
     coalesce_us: Option<u64>,
     /// Prometheus metrics address (`off` to disable) [default: 127.0.0.1:9103].

@@ -43,7 +43,7 @@ impl Interface {
 /// Default receive coalescing window: small against a 20 ms packet interval and any
 /// jitter buffer, large enough that a worker carrying a few thousand packets per second
 /// wakes once for several of them.
-pub const DEFAULT_COALESCE: Duration = Duration::from_micros(200);
+pub const DEFAULT_COALESCE: Duration = Duration::from_micros(500);
 
 /// Everything `Engine::start` needs.
 #[derive(Clone, Debug)]
