@@ -577,7 +577,7 @@ fn uring_leaves_the_calling_thread_alone() {
 
 /// Receive coalescing: the first packet after a pause comes at once; while packets keep
 /// coming, the ones that arrive within the window share one `recv`.
-fn coalescing(mut io: Box<dyn PacketIo>) {
+fn coalescing(mut io: Box<dyn PacketIo>, waker: Arc<Waker>) {
     let window = Duration::from_millis(300);
     io.set_coalesce(window);
     let socks: Vec<(UdpSocket, LocalPort)> = (0..4).map(|_| bound()).collect();
@@ -629,7 +629,10 @@ fn coalescing(mut io: Box<dyn PacketIo>) {
 #[test]
 fn batch_backend_coalesces() {
     let waker = Arc::new(Waker::new().unwrap());
-    coalescing(Box::new(io::batch::BatchIo::new(waker).unwrap()));
+    coalescing(
+        Box::new(io::batch::BatchIo::new(waker.clone()).unwrap()),
+        waker,
+    );
 }
 
 #[test]
@@ -638,5 +641,8 @@ fn uring_backend_coalesces() {
         return;
     }
     let waker = Arc::new(Waker::new().unwrap());
-    coalescing(Box::new(io::uring::UringIo::new(waker).unwrap()));
+    coalescing(
+        Box::new(io::uring::UringIo::new(waker.clone()).unwrap()),
+        waker,
+    );
 }

@@ -35,6 +35,23 @@ impl Waker {
         };
     }
 
+    /// Sleeps for `d` unless a wake-up comes first (or is already pending); does not reset
+    /// the counter. The receive coalescing window of both backends.
+    pub fn linger(&self, d: std::time::Duration) {
+        let mut p = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+        };
+        // SAFETY: one live pollfd and a live timespec for the duration of the call; no
+        // signal mask. EINTR only shortens the sleep.
+        unsafe { libc::ppoll(&mut p, 1, &ts, std::ptr::null()) };
+    }
+
     /// Resets the counter after a wake-up was seen.
     pub fn drain(&self) {
         let mut v: u64 = 0;

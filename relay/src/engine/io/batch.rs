@@ -119,10 +119,11 @@ impl BatchIo {
         }
     }
 
-    fn poll_events(&mut self, timeout: Duration) -> io::Result<()> {
+    /// Waits up to `timeout` for readiness; true when the waker fired.
+    fn poll_events(&mut self, timeout: Duration) -> io::Result<bool> {
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(false),
             Err(e) => return Err(e),
         }
         let mut woke = false;
@@ -144,7 +145,7 @@ impl BatchIo {
                 self.mark_ready(*l);
             }
         }
-        Ok(())
+        Ok(woke)
     }
 
     /// One `recvmmsg` on `fd` into batch slots `batch.len..`; returns how many arrived and
@@ -296,11 +297,11 @@ impl PacketIo for BatchIo {
         if !self.ready.is_empty() {
             self.poll_events(Duration::ZERO)?;
         } else if self.flowing && !self.coalesce.is_zero() {
-            // Traffic is flowing: let the window pass (a command waits as long at most),
-            // then take everything that arrived in it; nothing did: wait as usual.
-            std::thread::sleep(self.coalesce);
-            self.poll_events(Duration::ZERO)?;
-            if self.ready.is_empty() {
+            // Traffic is flowing: let the window pass (a command cuts it short), then take
+            // everything that arrived in it; nothing did: wait as usual.
+            self.waker.linger(self.coalesce);
+            let woke = self.poll_events(Duration::ZERO)?;
+            if self.ready.is_empty() && !woke {
                 self.poll_events(timeout)?;
             }
         } else {

@@ -98,7 +98,7 @@ pub struct UringIo {
     report: SendReport,
     /// The ring failed in a way that cannot be retried: nothing more is submitted.
     broken: bool,
-    /// See [`PacketIo::set_coalesce`]; zero where the kernel has no minimum wait.
+    /// See [`PacketIo::set_coalesce`].
     coalesce: Duration,
     /// The last `recv` returned packets: traffic is flowing.
     flowing: bool,
@@ -184,31 +184,15 @@ impl UringIo {
     /// Submits what is queued and waits for `want` completions or `timeout`; transient
     /// failures (interrupted, busy, timed out) are not errors. Completions are left queued.
     fn enter(&mut self, want: usize, timeout: Option<Duration>) -> io::Result<()> {
-        self.enter_min(want, Duration::ZERO, timeout)
-    }
-
-    /// [`enter`](Self::enter), but waiting for `want` completions only `min_wait`; after
-    /// that it returns with any completion (the kernel's minimum wait, see
-    /// [`PacketIo::set_coalesce`]). `min_wait` must be zero where the kernel lacks it.
-    fn enter_min(
-        &mut self,
-        want: usize,
-        min_wait: Duration,
-        timeout: Option<Duration>,
-    ) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other("io_uring ring failed"));
         }
         let r = match timeout {
             Some(t) => {
                 let ts = Timespec::from(t);
-                let args = SubmitArgs::new().timespec(&ts);
-                let args = if min_wait.is_zero() {
-                    args
-                } else {
-                    args.min_wait_usec(min_wait.as_micros().clamp(1, u32::MAX as u128) as u32)
-                };
-                self.ring.submitter().submit_with_args(want, &args)
+                self.ring
+                    .submitter()
+                    .submit_with_args(want, &SubmitArgs::new().timespec(&ts))
             }
             None => self.ring.submit_and_wait(want),
         };
@@ -323,13 +307,15 @@ impl PacketIo for UringIo {
         self.arm_pending();
         self.fill(batch);
         if batch.len == 0 && !self.woken {
-            if self.coalesce.is_zero() || !self.flowing {
-                self.enter(1, Some(timeout))?;
-            } else {
-                // Wake when a batch's worth is waiting or the window has passed with at
-                // least one; an idle ring sleeps until the first completion as usual.
-                self.enter_min(batch.capacity(), self.coalesce, Some(timeout))?;
+            if !self.coalesce.is_zero() && self.flowing {
+                // Traffic is flowing: hand the queued sends over now, let the window pass
+                // (a command cuts it short), then take everything that completed in it.
+                if !self.ring.submission().is_empty() {
+                    self.enter(0, None)?;
+                }
+                self.waker.linger(self.coalesce);
             }
+            self.enter(1, Some(timeout))?;
             self.fill(batch);
         } else if !self.ring.submission().is_empty() {
             self.enter(0, None)?;
@@ -390,11 +376,7 @@ impl PacketIo for UringIo {
     }
 
     fn set_coalesce(&mut self, linger: Duration) {
-        self.coalesce = if self.ring.params().is_feature_min_timeout() {
-            linger
-        } else {
-            Duration::ZERO
-        };
+        self.coalesce = linger;
     }
 }
 
