@@ -621,6 +621,20 @@ fn coalescing(mut io: Box<dyn PacketIo>, waker: Arc<Waker>) {
         "{}: one wake-up for the window",
         io.name()
     );
+    // Still flowing: a command (the waker) cuts the window short.
+    let w = waker.clone();
+    let kick = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        w.wake();
+    });
+    let t = Instant::now();
+    assert_eq!(io.recv(&mut batch, Duration::from_secs(2)).unwrap(), 0);
+    kick.join().unwrap();
+    assert!(
+        t.elapsed() < window,
+        "{}: command held for the window",
+        io.name()
+    );
     // Nothing more: back to waiting for the first packet.
     assert_eq!(io.recv(&mut batch, Duration::from_millis(50)).unwrap(), 0);
     assert_eq!(io.recv(&mut batch, Duration::from_millis(50)).unwrap(), 0);
