@@ -12,6 +12,16 @@ use relay::record::PrivateKey;
 use relay::srtp::{MasterKey, Suite};
 
 fn start(port_min: u16, data: Option<(&Path, &PrivateKey)>) -> Daemon {
+    start_with(port_min, data, |_| {})
+}
+
+/// An ng-only daemon on 100 media ports from `port_min`, recording to `data` (directory,
+/// operator key) when given, with `tweak` applied to its configuration last.
+fn start_with(
+    port_min: u16,
+    data: Option<(&Path, &PrivateKey)>,
+    tweak: impl FnOnce(&mut Config),
+) -> Daemon {
     let mut c = Config::default();
     c.ng.listen = "127.0.0.1:0".parse().unwrap();
     c.metrics.listen = None;
@@ -24,8 +34,26 @@ fn start(port_min: u16, data: Option<(&Path, &PrivateKey)>) -> Daemon {
         c.voicemail.data_dir = Some(dir.to_path_buf());
         c.voicemail.recording_public_key = Some(key.public_key().to_base64());
     }
+    tweak(&mut c);
     c.validate().unwrap();
     Daemon::start(&c).unwrap()
+}
+
+/// Endpoint a's and b's keys in every call here.
+fn a_key() -> MasterKey {
+    MasterKey::new(Suite::AesCm128HmacSha1_80, &[5; 16], &[6; 14]).unwrap()
+}
+
+fn b_key() -> MasterKey {
+    MasterKey::new(Suite::AesCm128HmacSha1_80, &[7; 16], &[8; 14]).unwrap()
+}
+
+/// An SDES offer or answer body for media at `sock` protected with `key`.
+fn sdes_sdp(sock: &std::net::UdpSocket, key: &MasterKey) -> String {
+    sdp(
+        sock.local_addr().unwrap().port(),
+        Some(("1 AES_CM_128_HMAC_SHA1_80", key)),
+    )
 }
 
 mod ngkit;
@@ -42,51 +70,15 @@ fn recording_is_sealed_to_the_operator_key() {
     let key = PrivateKey::generate().unwrap();
     let d = start(58600, Some((&dir, &key)));
     let mut c = Client::new(&d);
-    let (a, b) = (endpoint(), endpoint());
-    let suite = Suite::AesCm128HmacSha1_80;
-    let a_key = MasterKey::new(suite, &[5; 16], &[6; 14]).unwrap();
-    let b_key = MasterKey::new(suite, &[7; 16], &[8; 14]).unwrap();
-    let r = c.cmd(offer(
-        "rec-1",
-        "tag-a",
-        &sdp(
-            a.local_addr().unwrap().port(),
-            Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key)),
-        ),
-        &[],
-    ));
-    assert_eq!(s(&r, "result"), "ok", "{r:?}");
-    let (relay_for_b, k) = relay_side(&s(&r, "sdp"));
-    let relay_key_b = k.unwrap().1;
-    let r = c.cmd(answer(
-        "rec-1",
-        "tag-a",
-        "tag-b",
-        &sdp(
-            b.local_addr().unwrap().port(),
-            Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key)),
-        ),
-    ));
-    assert_eq!(s(&r, "result"), "ok", "{r:?}");
-    let (relay_for_a, k) = relay_side(&s(&r, "sdp"));
-    let relay_key_a = k.unwrap().1;
+    let (mut call, _, _) = SdesCall::set_up(&mut c, "rec-1", &[], None, |_| {});
 
     assert_eq!(s(&rec(&mut c, "start recording", "rec-1"), "result"), "ok");
     let r = rec(&mut c, "start recording", "nope");
     assert_eq!(s(&r, "result"), "error", "{r:?}");
 
-    let mut buf = [0u8; 2048];
-    let (mut a_tx, mut b_rx) = (ctx(&a_key), ctx(&relay_key_b));
-    let (mut b_tx, mut a_rx) = (ctx(&b_key), ctx(&relay_key_a));
     for seq in 0..10u16 {
-        let p = protect(&mut a_tx, seq);
-        a.send_to(&p, relay_for_a).unwrap();
-        let (n, _) = b.recv_from(&mut buf).unwrap();
-        assert_eq!(b_rx.unprotect(&mut buf[..n]).unwrap(), 172);
-        let p = protect(&mut b_tx, seq);
-        b.send_to(&p, relay_for_b).unwrap();
-        let (n, _) = a.recv_from(&mut buf).unwrap();
-        assert_eq!(a_rx.unprotect(&mut buf[..n]).unwrap(), 172);
+        call.a_to_b(seq);
+        call.b_to_a(seq);
     }
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(s(&rec(&mut c, "stop recording", "rec-1"), "result"), "ok");
@@ -113,7 +105,7 @@ fn recording_is_sealed_to_the_operator_key() {
     assert!(relay::record::read(&bytes[..], &other, |_| {}).is_err());
     assert!(!bytes
         .windows(16)
-        .any(|w| w == a_key.key() || w == b_key.key()));
+        .any(|w| w == a_key().key() || w == b_key().key()));
 
     // A second stop is harmless (ok, with a warning).
     let r = rec(&mut c, "stop recording", "rec-1");
@@ -160,30 +152,13 @@ impl SdesCall {
         between: impl FnOnce(&mut Client),
     ) -> (SdesCall, Value, Value) {
         let (a, b) = (endpoint(), endpoint());
-        let a_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[5; 16], &[6; 14]).unwrap();
-        let b_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[7; 16], &[8; 14]).unwrap();
-        let offered = c.cmd(offer(
-            call,
-            "tag-a",
-            &sdp(
-                a.local_addr().unwrap().port(),
-                Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key)),
-            ),
-            offer_flags,
-        ));
+        let (a_key, b_key) = (a_key(), b_key());
+        let offered = c.cmd(offer(call, "tag-a", &sdes_sdp(&a, &a_key), offer_flags));
         assert_eq!(s(&offered, "result"), "ok", "{offered:?}");
         let (relay_for_b, k) = relay_side(&s(&offered, "sdp"));
         let relay_key_b = k.unwrap().1;
         between(c);
-        let mut req = answer(
-            call,
-            "tag-a",
-            "tag-b",
-            &sdp(
-                b.local_addr().unwrap().port(),
-                Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key)),
-            ),
-        );
+        let mut req = answer(call, "tag-a", "tag-b", &sdes_sdp(&b, &b_key));
         if let Some((k, v)) = answer_extra {
             req = req.with(k, v);
         }
@@ -365,21 +340,7 @@ fn record_call_without_a_key_warns() {
 fn a_call_dropped_for_idle_media_closes_its_recording() {
     let dir = tempdir("ngrec-idle");
     let key = PrivateKey::generate().unwrap();
-    let d = {
-        let mut c = Config::default();
-        c.ng.listen = "127.0.0.1:0".parse().unwrap();
-        c.metrics.listen = None;
-        c.sip.enabled = false;
-        c.media.port_min = 59200;
-        c.media.port_max = 59299;
-        c.media.workers = 1;
-        c.media.pin = false;
-        c.media.idle_timeout = 1;
-        c.voicemail.data_dir = Some(dir.clone());
-        c.voicemail.recording_public_key = Some(key.public_key().to_base64());
-        c.validate().unwrap();
-        Daemon::start(&c).unwrap()
-    };
+    let d = start_with(59200, Some((&dir, &key)), |c| c.media.idle_timeout = 1);
     let mut c = Client::new(&d);
     let (mut call, _, _) = SdesCall::set_up(&mut c, "idle-1", &["record-call"], None, |_| {});
     for seq in 0..5 {
@@ -428,18 +389,7 @@ fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
     // A re-INVITE in which both endpoints change their keys.
     let a_key2 = MasterKey::new(Suite::AesCm128HmacSha1_80, &[9; 16], &[10; 14]).unwrap();
     let b_key2 = MasterKey::new(Suite::AesCm128HmacSha1_80, &[11; 16], &[12; 14]).unwrap();
-    let r = c.cmd(
-        offer(
-            "rk-1",
-            "tag-a",
-            &sdp(
-                call.a.local_addr().unwrap().port(),
-                Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key2)),
-            ),
-            &[],
-        )
-        .with("to-tag", "tag-b"),
-    );
+    let r = c.cmd(offer("rk-1", "tag-a", &sdes_sdp(&call.a, &a_key2), &[]).with("to-tag", "tag-b"));
     assert_eq!(s(&r, "result"), "ok", "{r:?}");
     let (relay_for_b, k) = relay_side(&s(&r, "sdp"));
     assert_eq!(relay_for_b, call.relay_for_b);
@@ -448,10 +398,7 @@ fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
         "rk-1",
         "tag-a",
         "tag-b",
-        &sdp(
-            call.b.local_addr().unwrap().port(),
-            Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key2)),
-        ),
+        &sdes_sdp(&call.b, &b_key2),
     ));
     assert_eq!(s(&r, "result"), "ok", "{r:?}");
     let (relay_for_a, k) = relay_side(&s(&r, "sdp"));
@@ -501,40 +448,22 @@ fn metrics_page(addr: std::net::SocketAddr) -> String {
 fn the_policy_records_ng_calls_and_respects_a_stop() {
     let dir = tempdir("ngrec-policy");
     let key = PrivateKey::generate().unwrap();
-    let d = {
-        let mut c = Config::default();
-        c.ng.listen = "127.0.0.1:0".parse().unwrap();
+    let d = start_with(59500, Some((&dir, &key)), |c| {
         c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
-        c.sip.enabled = false;
-        c.media.port_min = 59500;
-        c.media.port_max = 59599;
-        c.media.workers = 1;
-        c.media.pin = false;
-        c.voicemail.data_dir = Some(dir.clone());
-        c.voicemail.recording_public_key = Some(key.public_key().to_base64());
         c.voicemail.record_users = vec!["sip:alice@example.org".into()];
-        c.validate().unwrap();
-        Daemon::start(&c).unwrap()
-    };
+    });
     let mut c = Client::new(&d);
     // Not listed: not recorded.
     let (mut other, _, _) = SdesCall::set_up(&mut c, "pol-0", &[], None, |_| {});
     other.a_to_b(0);
     let meta = |v: Value| v.with("metadata", "sip:alice@example.org, sip:bob@example.org");
     let a = endpoint();
-    let a_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[5; 16], &[6; 14]).unwrap();
-    let offer_sdp = sdp(
-        a.local_addr().unwrap().port(),
-        Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key)),
-    );
+    let a_key = a_key();
+    let offer_sdp = sdes_sdp(&a, &a_key);
     let r = c.cmd(meta(offer("pol-1", "tag-a", &offer_sdp, &[])));
     assert_eq!(s(&r, "result"), "ok", "{r:?}");
     let b = endpoint();
-    let b_key = MasterKey::new(Suite::AesCm128HmacSha1_80, &[7; 16], &[8; 14]).unwrap();
-    let answer_sdp = sdp(
-        b.local_addr().unwrap().port(),
-        Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key)),
-    );
+    let answer_sdp = sdes_sdp(&b, &b_key());
     let r = c.cmd(answer("pol-1", "tag-a", "tag-b", &answer_sdp));
     assert_eq!(s(&r, "result"), "ok", "{r:?}");
     let (relay_for_a, _) = relay_side(&s(&r, "sdp"));
@@ -586,21 +515,10 @@ fn the_policy_records_ng_calls_and_respects_a_stop() {
 fn a_recording_the_disk_cannot_take_is_refused_and_counted() {
     let dir = tempdir("ngrec-full");
     let key = PrivateKey::generate().unwrap();
-    let d = {
-        let mut c = Config::default();
-        c.ng.listen = "127.0.0.1:0".parse().unwrap();
+    let d = start_with(59600, Some((&dir, &key)), |c| {
         c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
-        c.sip.enabled = false;
-        c.media.port_min = 59600;
-        c.media.port_max = 59699;
-        c.media.workers = 1;
-        c.media.pin = false;
-        c.voicemail.data_dir = Some(dir.clone());
-        c.voicemail.recording_public_key = Some(key.public_key().to_base64());
         c.voicemail.min_free_bytes = u64::MAX;
-        c.validate().unwrap();
-        Daemon::start(&c).unwrap()
-    };
+    });
     let mut c = Client::new(&d);
     let (mut call, _, _) = SdesCall::set_up(&mut c, "full-1", &[], None, |_| {});
     let r = rec(&mut c, "start recording", "full-1");

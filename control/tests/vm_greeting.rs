@@ -95,13 +95,7 @@ fn offer(port: u16, formats: &str, key: &MasterKey) -> String {
 /// The relay's port and srtpgate's key toward the caller, from the answer.
 fn answer(sdp: &[u8]) -> (u16, MasterKey) {
     let text = std::str::from_utf8(sdp).unwrap();
-    let port = text
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = audio_port(text);
     let inline = text
         .lines()
         .find_map(|l| l.strip_prefix("a=crypto:1 AES_CM_128_HMAC_SHA1_80 "))
@@ -115,6 +109,77 @@ fn caller() -> (UdpSocket, MasterKey) {
         .unwrap();
     let k = MasterKey::new(SUITE, &[3; 16], &[4; 14]).unwrap();
     (s, k)
+}
+
+/// A test caller that offered `formats` to deposit `id` and got the answer.
+struct Call {
+    sock: UdpSocket,
+    /// The caller's own key (its offer).
+    ckey: MasterKey,
+    /// The relay port the caller sends to, from the answer.
+    relay_port: u16,
+    /// srtpgate's key toward the caller, from the answer.
+    key: MasterKey,
+    answer: Vec<u8>,
+    /// When the answer came back.
+    answered: Instant,
+}
+
+fn call(dep: &mut RegistryDeposit, id: &str, formats: &str) -> Call {
+    let (sock, ckey) = caller();
+    let port = sock.local_addr().unwrap().port();
+    let sdp = offer(port, formats, &ckey);
+    let ans = dep
+        .start(id, "atag", "btag", "bob", sdp.as_bytes(), "{}")
+        .unwrap();
+    let answered = Instant::now();
+    let (relay_port, key) = answer(&ans);
+    Call {
+        sock,
+        ckey,
+        relay_port,
+        key,
+        answer: ans,
+        answered,
+    }
+}
+
+impl Call {
+    /// Receives the greeting at the caller's socket (see [`receive`]).
+    fn receive(&self, max: usize) -> Vec<Received> {
+        receive(&self.sock, self.relay_port, &self.key, max)
+    }
+}
+
+/// `count` SRTP packets of 0x55 from `from` to the relay port, protected with `ckey`.
+fn talk(from: &UdpSocket, ckey: &MasterKey, relay_port: u16, count: u16) {
+    let mut tx = SrtpContext::new(Policy::new(SUITE, ckey.clone())).unwrap();
+    for i in 0..count {
+        let mut p = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 9];
+        p.extend_from_slice(&[0x55; 160]);
+        let n = p.len();
+        p.resize(n + 16, 0);
+        let len = tx.protect(&mut p, n).unwrap();
+        from.send_to(&p[..len], ("127.0.0.1", relay_port)).unwrap();
+    }
+}
+
+/// A made-up SHA-256 fingerprint (00:01:…:1F) for DTLS-SRTP offers.
+fn fingerprint() -> String {
+    (0..32)
+        .map(|i| format!("{i:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The port on the answer's `m=audio` line.
+fn audio_port(text: &str) -> u16 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 struct Received {
@@ -216,29 +281,14 @@ fn ulaw_greeting_then_beep_reaches_the_caller_in_order_and_paced() {
             .unwrap();
     });
     let mut dep = s.dep.with_after_answer(Some(hook));
-    let (sock, ckey) = caller();
-    let port = sock.local_addr().unwrap().port();
-    let sdp = offer(port, "0 8 101", &ckey);
-    let ans = dep
-        .start("g-1", "atag", "btag", "bob", sdp.as_bytes(), "{}")
-        .unwrap();
-    let answered = Instant::now();
-    let (relay_port, key) = answer(&ans);
+    let c = call(&mut dep, "g-1", "0 8 101");
     // The caller talks meanwhile; its media is recorded as usual.
-    let mut tx = SrtpContext::new(Policy::new(SUITE, ckey.clone())).unwrap();
-    for i in 0..10u16 {
-        let mut p = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 9];
-        p.extend_from_slice(&[0x55; 160]);
-        let n = p.len();
-        p.resize(n + 16, 0);
-        let len = tx.protect(&mut p, n).unwrap();
-        sock.send_to(&p[..len], ("127.0.0.1", relay_port)).unwrap();
-    }
-    let r = receive(&sock, relay_port, &key, 200);
+    talk(&c.sock, &c.ckey, c.relay_port, 10);
+    let r = c.receive(200);
     assert_eq!(r.len(), 50 + 20, "50 greeting packets and a 400 ms beep");
     check_stream(&r, 0);
     // The caller gets the 200 OK before the first packet: a lead-in of 200 ms.
-    assert!(r[0].at.duration_since(answered) >= Duration::from_millis(150));
+    assert!(r[0].at.duration_since(c.answered) >= Duration::from_millis(150));
     let got: Vec<u8> = r[..50].iter().flat_map(|p| p.payload.clone()).collect();
     assert_eq!(got, file, "the greeting file byte for byte, in order");
     for (n, p) in r[50..].iter().enumerate() {
@@ -325,21 +375,7 @@ fn wav_greeting_goes_out_in_the_callers_pcma() {
         .map(|i| (16000.0 * (i as f64 * 250.0 * std::f64::consts::TAU / 8000.0).sin()) as i16)
         .collect();
     let mut s = setup("alaw", 59250, Some(("hello.wav", &wav(&samples))), false);
-    let (sock, ckey) = caller();
-    let port = sock.local_addr().unwrap().port();
-    let ans = s
-        .dep
-        .start(
-            "g-2",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "9 8 0", &ckey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    let (relay_port, key) = answer(&ans);
-    let r = receive(&sock, relay_port, &key, 200);
+    let r = call(&mut s.dep, "g-2", "9 8 0").receive(200);
     assert_eq!(r.len(), 20, "0.4 s, no beep");
     check_stream(&r, 8);
     let got: Vec<i32> = r
@@ -363,39 +399,12 @@ fn no_greeting_without_g711_and_bye_stops_playback() {
     let long = vec![0x10u8; 8000 * 10];
     let mut s = setup("stop", 59300, Some(("long.ul", &long)), true);
     // A caller with neither PCMU nor PCMA: nothing is played, the deposit runs.
-    let (sock, ckey) = caller();
-    let port = sock.local_addr().unwrap().port();
-    let ans = s
-        .dep
-        .start(
-            "g-3",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "9 101", &ckey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    let (relay_port, key) = answer(&ans);
-    assert!(receive(&sock, relay_port, &key, 10).is_empty());
+    assert!(call(&mut s.dep, "g-3", "9 101").receive(10).is_empty());
     assert!(s.dep.active("g-3"));
     s.dep.stop("g-3");
     // A 10 s greeting ended by BYE after about half a second.
-    let (sock, ckey) = caller();
-    let port = sock.local_addr().unwrap().port();
-    let ans = s
-        .dep
-        .start(
-            "g-4",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "0", &ckey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    let (relay_port, key) = answer(&ans);
-    let first = receive(&sock, relay_port, &key, 25);
+    let c = call(&mut s.dep, "g-4", "0");
+    let first = c.receive(25);
     assert_eq!(first.len(), 25);
     let t = Instant::now();
     s.dep.stop("g-4");
@@ -407,7 +416,7 @@ fn no_greeting_without_g711_and_bye_stops_playback() {
     // At most what was already in flight arrives afterwards.
     let mut buf = [0u8; 2048];
     let mut late = 0;
-    while sock.recv_from(&mut buf).is_ok() {
+    while c.sock.recv_from(&mut buf).is_ok() {
         late += 1;
     }
     // (Under load a few packets can be on their way while BYE is handled.)
@@ -436,10 +445,7 @@ fn dtls_caller_gets_a_fingerprint_and_a_failed_handshake_ends_the_deposit() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let port = sock.local_addr().unwrap().port();
-    let fp = (0..32)
-        .map(|i| format!("{i:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fp = fingerprint();
     let sdp = format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          a=fingerprint:sha-256 {fp}\r\na=setup:actpass\r\n\
@@ -453,13 +459,7 @@ fn dtls_caller_gets_a_fingerprint_and_a_failed_handshake_ends_the_deposit() {
     assert!(ans.contains("a=setup:active"), "{ans}");
     assert!(ans.contains(&format!("a=fingerprint:{ours}")), "{ans}");
     assert!(!ans.contains("a=crypto"), "{ans}");
-    let relay_port: u16 = ans
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|l| l.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let relay_port = audio_port(&ans);
     // srtpgate is the DTLS client: its ClientHello (content type 22, handshake type 1).
     let mut buf = [0u8; 2048];
     let (n, from) = sock.recv_from(&mut buf).unwrap();
@@ -492,33 +492,12 @@ fn dtls_caller_gets_a_fingerprint_and_a_failed_handshake_ends_the_deposit() {
 fn greeting_follows_the_callers_latched_source() {
     let file = vec![0x20u8; 8000];
     let mut s = setup("nat", 59400, Some(("hello.ul", &file)), false);
-    let (announced, ckey) = caller();
+    let announced = call(&mut s.dep, "n-1", "0");
     let (real, _) = caller();
-    let port = announced.local_addr().unwrap().port();
-    let ans = s
-        .dep
-        .start(
-            "n-1",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "0", &ckey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    let (relay_port, key) = answer(&ans);
     // The caller talks from `real` right away.
-    let mut tx = SrtpContext::new(Policy::new(SUITE, ckey.clone())).unwrap();
-    for i in 0..3u16 {
-        let mut p = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 9];
-        p.extend_from_slice(&[0x55; 160]);
-        let n = p.len();
-        p.resize(n + 16, 0);
-        let len = tx.protect(&mut p, n).unwrap();
-        real.send_to(&p[..len], ("127.0.0.1", relay_port)).unwrap();
-    }
-    let at_real = receive(&real, relay_port, &key, 100);
-    let at_announced = receive(&announced, relay_port, &key, 100);
+    talk(&real, &announced.ckey, announced.relay_port, 3);
+    let at_real = receive(&real, announced.relay_port, &announced.key, 100);
+    let at_announced = announced.receive(100);
     assert_eq!(
         at_real.len() + at_announced.len(),
         50,
@@ -548,38 +527,11 @@ fn greeting_follows_the_callers_latched_source() {
 fn media_threads_are_bounded() {
     let s = setup("limit", 59450, Some(("hello.ul", &[0x30; 1600])), false);
     let mut dep = s.dep.with_media_thread_limit(1);
-    let (a, akey) = caller();
-    let port = a.local_addr().unwrap().port();
-    let ans = dep
-        .start(
-            "l-1",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "0", &akey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    let (a_relay, a_key) = answer(&ans);
+    let a = call(&mut dep, "l-1", "0");
     // While the first greeting plays: no greeting for the second caller…
-    let (b, bkey) = caller();
-    let port = b.local_addr().unwrap().port();
-    let ans = dep
-        .start(
-            "l-2",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "0", &bkey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    let (b_relay, b_key) = answer(&ans);
+    let b = call(&mut dep, "l-2", "0");
     // … and a DTLS-SRTP caller is refused.
-    let fp = (0..32)
-        .map(|i| format!("{i:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let fp = fingerprint();
     let dtls = format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          a=fingerprint:sha-256 {fp}\r\na=setup:actpass\r\nm=audio 4000 UDP/TLS/RTP/SAVP 0\r\n"
@@ -589,25 +541,12 @@ fn media_threads_are_bounded() {
         .unwrap_err();
     assert!(e.0.contains("busy"), "{e}");
     assert!(!dep.active("l-3"));
-    assert_eq!(receive(&a, a_relay, &a_key, 100).len(), 10);
-    assert!(receive(&b, b_relay, &b_key, 100).is_empty());
+    assert_eq!(a.receive(100).len(), 10);
+    assert!(b.receive(100).is_empty());
     dep.stop("l-1");
     dep.stop("l-2");
     // The first thread is over: the next caller hears the greeting.
-    let (c, ckey) = caller();
-    let port = c.local_addr().unwrap().port();
-    let ans = dep
-        .start(
-            "l-4",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "0", &ckey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    let (c_relay, c_key) = answer(&ans);
-    assert_eq!(receive(&c, c_relay, &c_key, 100).len(), 10);
+    assert_eq!(call(&mut dep, "l-4", "0").receive(100).len(), 10);
     dep.stop("l-4");
     let _ = std::fs::remove_dir_all(&s.dir);
 }
@@ -624,22 +563,9 @@ fn greeting_without_a_sink_goes_out_of_the_callers_port() {
         false,
         Some("192.0.2.1".parse().unwrap()),
     );
-    let (sock, ckey) = caller();
-    let port = sock.local_addr().unwrap().port();
-    let ans = s
-        .dep
-        .start(
-            "x-1",
-            "atag",
-            "btag",
-            "bob",
-            offer(port, "0", &ckey).as_bytes(),
-            "{}",
-        )
-        .unwrap();
-    assert!(String::from_utf8_lossy(&ans).contains("c=IN IP4 192.0.2.1"));
-    let (relay_port, key) = answer(&ans);
-    let r = receive(&sock, relay_port, &key, 100);
+    let c = call(&mut s.dep, "x-1", "0");
+    assert!(String::from_utf8_lossy(&c.answer).contains("c=IN IP4 192.0.2.1"));
+    let r = c.receive(100);
     assert_eq!(r.len(), 10);
     check_stream(&r, 0);
     let got: Vec<u8> = r.iter().flat_map(|p| p.payload.clone()).collect();
