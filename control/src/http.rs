@@ -1,13 +1,76 @@
 //! The small HTTP/1.1 server side shared by the admin listeners (LI X1, voicemail API):
 //! reading a request head and a `Content-Length` body under size limits and a deadline,
 //! writing JSON or streamed responses, and constant-time checks of bearer tokens and
-//! passwords. One request per connection (`Connection: close`); no chunked bodies.
+//! passwords. One request per connection (`Connection: close`); no chunked bodies. The
+//! listening socket and its accepting thread ([`Listener`]) are shared too.
 //!
 //! Nothing here logs: the listeners decide what may be said about a request.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// A bound TCP socket whose connections a thread of its own accepts and hands, one by
+/// one, to a handler, until the listener is stopped or dropped. The socket is polled every
+/// 20 ms (a failed accept waits as long), so stopping takes at most about that.
+pub struct Listener {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Listener {
+    /// Binds `listen` and starts the accepting thread named `name`; `on_accept` gets each
+    /// accepted connection (still non-blocking: see [`prepare`]).
+    pub fn start(
+        listen: SocketAddr,
+        name: &str,
+        mut on_accept: impl FnMut(TcpStream) + Send + 'static,
+    ) -> std::io::Result<Listener> {
+        let listener = TcpListener::bind(listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((stream, _)) => on_accept(stream),
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })?;
+        Ok(Listener {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and waits for the accepting thread (not for connections it handed
+    /// to threads of their own).
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
 
 /// Why a request could not be read, with the status to answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

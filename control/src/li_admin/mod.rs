@@ -9,10 +9,9 @@
 mod calls;
 mod x1;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use relay::li::LiTasks;
@@ -46,10 +45,8 @@ pub type OnChange = Arc<dyn Fn(Effect) + Send + Sync>;
 
 /// A running admin listener.
 pub struct LiAdmin {
-    addr: SocketAddr,
+    listener: http::Listener,
     counters: Arc<AdminCounters>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl LiAdmin {
@@ -60,55 +57,26 @@ impl LiAdmin {
         tasks: Arc<Mutex<LiTasks>>,
         on_change: OnChange,
     ) -> std::io::Result<LiAdmin> {
-        let listener = TcpListener::bind(listen)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let counters = Arc::new(AdminCounters::default());
-        let stop = Arc::new(AtomicBool::new(false));
         let token = SecretDigest::of(token.as_bytes());
-        let (c, s) = (counters.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("srtpgate-li-x1".into())
-            .spawn(move || {
-                while !s.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((stream, _)) => {
-                            let _ = serve(stream, &token, &tasks, &c, &on_change);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            })?;
-        Ok(LiAdmin {
-            addr,
-            counters,
-            stop,
-            thread: Some(thread),
-        })
+        let c = counters.clone();
+        // One request at a time, on the accepting thread.
+        let listener = http::Listener::start(listen, "srtpgate-li-x1", move |stream| {
+            let _ = serve(stream, &token, &tasks, &c, &on_change);
+        })?;
+        Ok(LiAdmin { listener, counters })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.addr()
     }
 
     pub fn counters(&self) -> &AdminCounters {
         &self.counters
     }
 
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for LiAdmin {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+    pub fn stop(self) {
+        self.listener.stop();
     }
 }
 

@@ -15,10 +15,9 @@ mod limiter;
 mod routes;
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::http::{self, HttpError, SecretDigest};
@@ -126,10 +125,8 @@ struct Shared {
 
 /// A running voicemail API listener.
 pub struct VmApi {
-    addr: SocketAddr,
+    listener: http::Listener,
     counters: Arc<ApiCounters>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl VmApi {
@@ -143,11 +140,7 @@ impl VmApi {
         max_connections: usize,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> std::io::Result<VmApi> {
-        let listener = TcpListener::bind(listen)?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
         let counters = Arc::new(ApiCounters::default());
-        let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             store,
             admin: admin_token.map(|t| SecretDigest::of(t.as_bytes())),
@@ -158,20 +151,14 @@ impl VmApi {
             failures: limiter::AuthFailures::default(),
             tls,
         });
-        let s = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("srtpgate-vm-api".into())
-            .spawn(move || accept_loop(&listener, &shared, &s))?;
-        Ok(VmApi {
-            addr,
-            counters,
-            stop,
-            thread: Some(thread),
-        })
+        let listener = http::Listener::start(listen, "srtpgate-vm-api", move |stream| {
+            accepted(stream, &shared)
+        })?;
+        Ok(VmApi { listener, counters })
     }
 
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.addr()
     }
 
     pub fn counters(&self) -> &ApiCounters {
@@ -185,46 +172,30 @@ impl VmApi {
 
     /// Stops accepting; connections being served finish on their own (bounded by the
     /// I/O timeouts).
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn stop(self) {
+        self.listener.stop();
     }
 }
 
-impl Drop for VmApi {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+/// A new connection: served on a thread of its own, or refused with 503 when every slot
+/// is taken.
+fn accepted(stream: TcpStream, shared: &Arc<Shared>) {
+    shared.counters.requests.fetch_add(1, Ordering::Relaxed);
+    if shared.active.fetch_add(1, Ordering::AcqRel) >= shared.max_connections {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        refuse_busy(stream, &shared.counters);
+        return;
     }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(20));
-                continue;
-            }
-        };
-        shared.counters.requests.fetch_add(1, Ordering::Relaxed);
-        if shared.active.fetch_add(1, Ordering::AcqRel) >= shared.max_connections {
-            shared.active.fetch_sub(1, Ordering::AcqRel);
-            refuse_busy(stream, &shared.counters);
-            continue;
-        }
-        let sh = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("srtpgate-vm-conn".into())
-            .spawn(move || {
-                let _ = serve(stream, &sh);
-                sh.active.fetch_sub(1, Ordering::AcqRel);
-            });
-        if spawned.is_err() {
-            shared.active.fetch_sub(1, Ordering::AcqRel);
-            shared.counters.failed.fetch_add(1, Ordering::Relaxed);
-        }
+    let sh = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("srtpgate-vm-conn".into())
+        .spawn(move || {
+            let _ = serve(stream, &sh);
+            sh.active.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        shared.counters.failed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
