@@ -8,20 +8,16 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use control::config::Config;
 use control::daemon::Daemon;
 use control::ice::stun::{attr, Message, MessageWriter, BINDING_REQUEST, BINDING_SUCCESS};
 use control::ng::bencode::{decode, Value};
 use control::sdp::{SessionDescription, Setup};
 
+mod kit;
+use kit::daemon_config;
+
 fn start(port_min: u16) -> Daemon {
-    let mut c = Config::default();
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics.listen = None;
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 99;
-    c.media.workers = 1;
-    c.media.pin = false;
+    let mut c = daemon_config(port_min, 100);
     c.dtls.handshake_timeout = 3;
     Daemon::start(&c).unwrap()
 }

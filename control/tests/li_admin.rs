@@ -10,18 +10,15 @@ use control::config::Config;
 use control::daemon::Daemon;
 use serde_json::{json, Value};
 
+mod kit;
+use kit::daemon_config;
+
 const TOKEN: &str = "x1-test-token-0123456789";
 const DID: &str = "8f2f4c4e-1b43-4f7e-9d0a-0a1b2c3d4e5f";
 const XID: &str = "2b36a78b-b628-416d-bd22-65e63a4b4c2f";
 
 fn config(port_min: u16, store: &std::path::Path) -> Config {
-    let mut c = Config::default();
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics.listen = None;
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 19;
-    c.media.workers = 1;
-    c.media.pin = false;
+    let mut c = daemon_config(port_min, 20);
     c.li.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     c.li.admin_token = Some(TOKEN.into());
     c.li.store = Some(store.to_path_buf());

@@ -8,13 +8,15 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use control::config::Config;
 use control::daemon::Daemon;
 use control::ng::bencode::{decode, Value};
 use control::sdp::SessionDescription;
 use relay::li::x3::{self, Direction, PduType};
 use relay::srtp::{MasterKey, Policy, SrtpContext, Suite};
 use serde_json::json;
+
+mod kit;
+use kit::daemon_config;
 
 const TOKEN: &str = "x1-calls-token-0123456789";
 const DID: &str = "0b8e1f6a-7c2d-4e3f-9a1b-2c3d4e5f6a7b";
@@ -95,13 +97,7 @@ fn x1(addr: SocketAddr, v: serde_json::Value) -> serde_json::Value {
 }
 
 fn start(dir: &std::path::Path, port_min: u16) -> Daemon {
-    let mut c = Config::default();
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics.listen = None;
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 39;
-    c.media.workers = 1;
-    c.media.pin = false;
+    let mut c = daemon_config(port_min, 40);
     c.li.admin_listen = Some("127.0.0.1:0".parse().unwrap());
     c.li.admin_token = Some(TOKEN.into());
     c.li.store = Some(dir.join("li.json"));

@@ -3,25 +3,21 @@
 
 use std::time::Duration;
 
-use control::config::Config;
 use control::daemon::Daemon;
 use control::ng::bencode::{decode, Value};
 use relay::srtp::{MasterKey, Suite};
 
 fn start(port_min: u16, max_calls: usize) -> Daemon {
-    let mut c = Config::default();
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
+    let mut c = daemon_config(port_min, 100);
     c.ng.max_calls = max_calls;
-    c.metrics.listen = None;
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 99;
-    c.media.workers = 1;
-    c.media.pin = false;
     Daemon::start(&c).unwrap()
 }
 
 mod ngkit;
 use ngkit::*;
+
+mod kit;
+use kit::daemon_config;
 
 #[test]
 fn sdes_call_over_ng_with_media_query_and_delete() {

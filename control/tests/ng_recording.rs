@@ -11,6 +11,9 @@ use control::ng::bencode::Value;
 use relay::record::PrivateKey;
 use relay::srtp::{MasterKey, Suite};
 
+mod kit;
+use kit::daemon_config;
+
 fn start(port_min: u16, data: Option<(&Path, &PrivateKey)>) -> Daemon {
     start_with(port_min, data, |_| {})
 }
@@ -22,14 +25,8 @@ fn start_with(
     data: Option<(&Path, &PrivateKey)>,
     tweak: impl FnOnce(&mut Config),
 ) -> Daemon {
-    let mut c = Config::default();
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics.listen = None;
+    let mut c = daemon_config(port_min, 100);
     c.sip.enabled = false;
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 99;
-    c.media.workers = 1;
-    c.media.pin = false;
     if let Some((dir, key)) = data {
         c.voicemail.data_dir = Some(dir.to_path_buf());
         c.voicemail.recording_public_key = Some(key.public_key().to_base64());

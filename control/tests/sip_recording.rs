@@ -4,13 +4,14 @@
 //! operator's key with no ng command, closed when the call ends, and the parties see the
 //! same SIP and SDP as in a call that is not recorded.
 
+mod kit;
 mod sip_common;
+use kit::daemon_config;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use control::config::Config;
 use control::daemon::Daemon;
 use control::sip::{body, Message};
 use relay::record::PrivateKey;
@@ -257,15 +258,9 @@ fn calls_by_or_to_a_listed_user_are_recorded_unseen() {
     let dir = std::env::temp_dir().join(format!("sg-siprec-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let key = PrivateKey::generate().unwrap();
-    let mut c = Config::default();
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics.listen = None;
+    let mut c = daemon_config(59400, 100);
     c.sip.listen_udp = vec!["127.0.0.1:0".parse().unwrap()];
     c.sip.listen_tcp = Vec::new();
-    c.media.port_min = 59400;
-    c.media.port_max = 59499;
-    c.media.workers = 1;
-    c.media.pin = false;
     c.voicemail.data_dir = Some(dir.clone());
     c.voicemail.recording_public_key = Some(key.public_key().to_base64());
     c.voicemail.record_users = vec!["alice".into()];

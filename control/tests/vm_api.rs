@@ -16,10 +16,11 @@ use control::daemon::Daemon;
 use control::sip::config::SipUser;
 use control::voicemail::config::{mailbox_for, Secret};
 use control::voicemail::MailboxStore;
-use relay::engine::TapKind;
-use relay::record::{FsyncPolicy, LegSource, MessageSession, PrivateKey};
-use relay::srtp::{MasterKey, Policy, SrtpContext, Suite};
+use relay::record::PrivateKey;
 use serde_json::{json, Value};
+
+mod kit;
+use kit::{daemon_config, record};
 
 const TOKEN: &str = "vm-api-test-token-0123456789";
 /// 32 zero bytes: a low-order X25519 point.
@@ -36,13 +37,7 @@ fn key() -> String {
 }
 
 fn config(port_min: u16, dir: &Path) -> Config {
-    let mut c = Config::default();
-    c.ng.listen = "127.0.0.1:0".parse().unwrap();
-    c.metrics.listen = None;
-    c.media.port_min = port_min;
-    c.media.port_max = port_min + 19;
-    c.media.workers = 1;
-    c.media.pin = false;
+    let mut c = daemon_config(port_min, 20);
     c.sip.enabled = false;
     for (u, p) in [("alice", "alice-pw"), ("bob", "bob-pw")] {
         c.sip.users.push(SipUser {
@@ -126,35 +121,6 @@ fn call(addr: SocketAddr, method: &str, path: &str, auth: Auth, body: Option<&Va
         addr,
         format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}{length}\r\n{body}").as_bytes(),
     )
-}
-
-/// Records a message of `packets` SRTP packets into mailbox `id`, as a deposit would;
-/// returns the file's bytes.
-fn record(store: &MailboxStore, id: &str, packets: u16) -> Vec<u8> {
-    let cfg = store
-        .recorder_config(id, FsyncPolicy::OnClose, 0, None)
-        .unwrap();
-    let s = Suite::AesCm128HmacSha1_80;
-    let policy = Policy::new(s, MasterKey::new(s, &[3; 16], &[4; 14]).unwrap());
-    let mut tx = SrtpContext::new(policy.clone()).unwrap();
-    let legs = vec![(
-        "caller".to_string(),
-        LegSource::Srtp {
-            policy,
-            initial_roc: 0,
-        },
-    )];
-    let mut m = MessageSession::new(&cfg, legs, 1_000).unwrap();
-    for i in 0..packets {
-        let mut p = vec![0x80, 0, (i >> 8) as u8, i as u8, 0, 0, 0, 0, 0, 0, 0, 7];
-        p.extend_from_slice(&[0x55; 160]);
-        let n = p.len();
-        p.resize(n + 10, 0);
-        tx.protect(&mut p, n).unwrap();
-        m.on_packet(0, TapKind::Rtp, 5, &p, false);
-    }
-    let info = m.finish(0).unwrap().unwrap();
-    std::fs::read(info.path).unwrap()
 }
 
 fn mailbox(owner: &str, key: &str) -> Value {

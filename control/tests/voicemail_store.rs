@@ -6,9 +6,10 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use control::voicemail::{MailboxStore, VoicemailError};
-use relay::engine::TapKind;
-use relay::record::{FsyncPolicy, LegSource, MessageSession, PrivateKey};
-use relay::srtp::{MasterKey, Policy, SrtpContext, Suite};
+use relay::record::PrivateKey;
+
+mod kit;
+use kit::record;
 
 fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("srtpgate-vmstore-{name}-{}", std::process::id()));
@@ -91,33 +92,6 @@ fn mailboxes_persist_and_bad_ones_are_refused() {
         Err(VoicemailError::Damaged(_))
     ));
     let _ = std::fs::remove_dir_all(&root);
-}
-
-fn record(store: &MailboxStore, id: &str, packets: u16) -> Vec<u8> {
-    let cfg = store
-        .recorder_config(id, FsyncPolicy::OnClose, 0, None)
-        .unwrap();
-    let s = Suite::AesCm128HmacSha1_80;
-    let policy = Policy::new(s, MasterKey::new(s, &[1; 16], &[2; 14]).unwrap());
-    let mut tx = SrtpContext::new(policy.clone()).unwrap();
-    let legs = vec![(
-        "caller".to_string(),
-        LegSource::Srtp {
-            policy,
-            initial_roc: 0,
-        },
-    )];
-    let mut m = MessageSession::new(&cfg, legs, 1_000).unwrap();
-    for i in 0..packets {
-        let mut p = vec![0x80, 0, 0, i as u8, 0, 0, 0, 0, 0, 0, 0, 1];
-        p.extend_from_slice(&[0xff; 160]);
-        let n = p.len();
-        p.resize(n + 10, 0);
-        tx.protect(&mut p, n).unwrap();
-        m.on_packet(0, TapKind::Rtp, 5, &p, false);
-    }
-    let info = m.finish(0).unwrap().unwrap();
-    std::fs::read(info.path).unwrap()
 }
 
 #[test]
