@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use control::daemon::Daemon;
 use control::ng::bencode::{decode, Value};
 use control::sdp::SessionDescription;
+use control::vm_api::rfc3339;
 use relay::li::x3::{self, Direction, PduType};
 use relay::srtp::{MasterKey, Policy, SrtpContext, Suite};
 use serde_json::json;
@@ -358,30 +359,9 @@ fn target_call_delivered_both_ways_non_target_nothing_deactivation_stops() {
     d.drain_and_stop(Duration::ZERO);
 }
 
-/// `secs` after the Unix epoch as RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`).
-fn rfc3339(secs: u64) -> String {
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[test]
 fn delivery_stops_when_the_task_ends() {
-    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
     let dir = tempdir("end");
     let (agency_addr, got) = agency();
     let d = start(&dir, 46300);
@@ -409,7 +389,7 @@ fn delivery_stops_when_the_task_ends() {
         admin,
         json!({"operation": "ActivateTask", "taskDetails": {
         "xId": XID, "targetIdentifiers": [{"sipUri": "sip:alice@example.com"}],
-        "deliveryType": "X3Only", "listOfDIDs": [DID], "endTime": rfc3339(end)}}),
+        "deliveryType": "X3Only", "listOfDIDs": [DID], "endTime": rfc3339(end * 1_000_000_000)}}),
     );
     let mut call = CallMedia::new(&mut ng, "call-ending", "sip:alice@example.com");
     assert_eq!(d.li_calls().unwrap().intercepted_calls(), 1);
