@@ -5,7 +5,7 @@
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use relay::srtp::{CipherKind, MasterKey, Suite};
+use relay::srtp::{CipherKind, MasterKey, Policy, Suite};
 
 /// The suites srtpgate offers when it adds SRTP toward a side that did not ask for any
 /// particular suite: every encrypting counter-mode and AEAD suite, strongest first (the
@@ -43,6 +43,24 @@ pub struct CryptoLine {
     pub extra_keys: Vec<MasterKey>,
     /// Session parameters written on the line (UNENCRYPTED_SRTCP, …), kept verbatim.
     pub params: Vec<String>,
+}
+
+impl CryptoLine {
+    /// The SRTP policy of the line's keys, with the session parameters it turns on
+    /// (UNENCRYPTED_SRTP, UNENCRYPTED_SRTCP, UNAUTHENTICATED_SRTP; others change nothing).
+    pub fn policy(&self) -> Policy {
+        let mut p = Policy::new(self.suite, self.key.clone());
+        p.keys.extend(self.extra_keys.iter().cloned());
+        for param in &self.params {
+            match param.as_str() {
+                "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
+                "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
+                "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
+                _ => {}
+            }
+        }
+        p
+    }
 }
 
 /// Which suites to put in an offer toward a side, given the suites the other side offered

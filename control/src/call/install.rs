@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use relay::engine::{Command, Transform};
-use relay::srtp::{Policy, SrtpContext};
+use relay::srtp::SrtpContext;
 
 use super::crypto::CryptoLine;
 use super::model::{Call, Leg, Negotiated};
@@ -150,18 +150,6 @@ fn same_line(a: &Option<CryptoLine>, b: &Option<CryptoLine>) -> bool {
 fn transform(line: &Option<CryptoLine>) -> Result<Transform, CallError> {
     match line {
         None => Ok(Transform::Plain),
-        Some(l) => {
-            let mut p = Policy::new(l.suite, l.key.clone());
-            p.keys.extend(l.extra_keys.iter().cloned());
-            for param in &l.params {
-                match param.as_str() {
-                    "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
-                    "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
-                    "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
-                    _ => {}
-                }
-            }
-            Ok(Transform::Srtp(Box::new(SrtpContext::new(p)?)))
-        }
+        Some(l) => Ok(Transform::Srtp(Box::new(SrtpContext::new(l.policy())?))),
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use relay::engine::{tap, Command, LocalPort, TapWhat};
 use relay::record::{FsyncPolicy, Leg, LegSource, PublicKey, Recorder, RecorderConfig};
-use relay::srtp::{MasterKey, Policy};
+use relay::srtp::MasterKey;
 
 use crate::call::{CallRegistry, CryptoLine};
 use crate::metrics::RecordingCounts;
@@ -85,20 +85,6 @@ pub type SharedRecordings = Arc<Mutex<CallRecordings>>;
 /// Locks the recordings (after the registry).
 pub fn lock(r: &SharedRecordings) -> MutexGuard<'_, CallRecordings> {
     r.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn policy_of(line: &CryptoLine) -> Policy {
-    let mut p = Policy::new(line.suite, line.key.clone());
-    p.keys.extend(line.extra_keys.iter().cloned());
-    for param in &line.params {
-        match param.as_str() {
-            "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
-            "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
-            "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
-            _ => {}
-        }
-    }
-    p
 }
 
 impl CallRecordings {
@@ -175,7 +161,7 @@ impl CallRecordings {
             recorded.push((l.ports.rtp, rx.cloned()));
             let source = match rx {
                 Some(line) => {
-                    let policy = policy_of(line);
+                    let policy = line.policy();
                     // Where the ingress stream stands, read before the tap is attached:
                     // the recorder estimates each later packet's index from it.
                     match reg.engine().query(l.ports.rtp) {
@@ -270,7 +256,7 @@ impl CallRecordings {
             let now = l.negotiated.as_ref().and_then(|n| n.rx.as_ref());
             match (rx.as_ref(), now) {
                 (Some(old), Some(new)) if !same_line(old, new) => {
-                    s.recorder.rekey(i, policy_of(new));
+                    s.recorder.rekey(i, new.policy());
                     *rx = Some(new.clone());
                     tracing::info!(call = %call_id, leg = i, "call recording follows new keys");
                 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use relay::engine::{Command, Engine, LocalPort, TapReceiver};
 use relay::record::{Leg, LegSource, Recorder, RecorderConfig};
-use relay::srtp::{Policy, SrtpContext};
+use relay::srtp::SrtpContext;
 
 use super::greeting::{beep, Codec, Greeting, FRAME};
 use crate::call::{CallRegistry, CryptoLine};
@@ -80,21 +80,6 @@ pub(super) struct Plan {
     pub route: Option<SinkRoute>,
     /// Media threads running; this one counts itself out when it ends.
     pub running: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// The SRTP policy of the keys in `line`.
-pub(super) fn policy_of(line: &CryptoLine) -> Policy {
-    let mut p = Policy::new(line.suite, line.key.clone());
-    p.keys.extend(line.extra_keys.iter().cloned());
-    for param in &line.params {
-        match param.as_str() {
-            "UNENCRYPTED_SRTP" => p.unencrypted_srtp = true,
-            "UNENCRYPTED_SRTCP" => p.unencrypted_srtcp = true,
-            "UNAUTHENTICATED_SRTP" => p.unauthenticated_srtp = true,
-            _ => {}
-        }
-    }
-    p
 }
 
 /// Stack of a media thread: it protects one packet at a time and sleeps.
@@ -204,7 +189,7 @@ fn run(mut plan: Plan, shared: &Shared) {
     if let Some((cfg, tap)) = plan.pending.take() {
         let source = match &rx {
             Some(line) => LegSource::Srtp {
-                policy: policy_of(line),
+                policy: line.policy(),
                 initial_roc: 0,
             },
             None => LegSource::Plain,
@@ -282,7 +267,7 @@ fn play(plan: &Plan, shared: &Shared, p: &Playback, mut out: Out) {
     };
     let mut ctx = match key
         .as_ref()
-        .map(|l| SrtpContext::new(policy_of(l)))
+        .map(|l| SrtpContext::new(l.policy()))
         .transpose()
     {
         Ok(c) => c,
