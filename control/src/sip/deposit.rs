@@ -14,7 +14,7 @@ use std::time::Duration;
 use relay::engine::{tap, Command, LocalPort, TapWhat};
 use relay::record::{Leg, LegSource, Recorder};
 
-use super::deposit_media::{self, policy_of, Plan, Playback, Shared, SinkRoute};
+use super::deposit_media::{self, Plan, Playback, Shared, SinkRoute};
 use super::greeting::{Codec, Greetings};
 use super::media::{AnswerHook, MediaFailure};
 pub use super::proxy::{DepositReason, RedirectPolicy};
@@ -313,7 +313,7 @@ impl Deposit for RegistryDeposit {
                 let dtls = leg.dtls.is_some();
                 let source = match leg.negotiated.as_ref().and_then(|n| n.rx.as_ref()) {
                     Some(line) => LegSource::Srtp {
-                        policy: policy_of(line),
+                        policy: line.policy(),
                         initial_roc: 0,
                     },
                     None => LegSource::Plain,
@@ -375,7 +375,7 @@ impl Deposit for RegistryDeposit {
         };
         let shared = Arc::new(Shared::default());
         *shared.recorder.lock().unwrap_or_else(|p| p.into_inner()) = recorder;
-        let media = if pending.is_some() || playback.is_some() {
+        let (media, spawn_error) = if pending.is_some() || playback.is_some() {
             let plan = Plan {
                 registry: self.registry.clone(),
                 engine,
@@ -391,27 +391,14 @@ impl Deposit for RegistryDeposit {
             };
             self.media_running.fetch_add(1, Ordering::Relaxed);
             match deposit_media::spawn(plan, shared.clone()) {
-                Ok(h) => Some(h),
+                Ok(h) => (Some(h), None),
                 Err(e) => {
                     self.media_running.fetch_sub(1, Ordering::Relaxed);
-                    // Without the thread a DTLS caller would never be recorded.
-                    self.sessions.insert(
-                        call_id.to_string(),
-                        Session {
-                            port,
-                            tap_id,
-                            shared,
-                            media: None,
-                        },
-                    );
-                    self.stop(call_id);
-                    return Err(fail(format!(
-                        "voicemail cannot start its media thread: {e}"
-                    )));
+                    (None, Some(e))
                 }
             }
         } else {
-            None
+            (None, None)
         };
         self.sessions.insert(
             call_id.to_string(),
@@ -422,6 +409,14 @@ impl Deposit for RegistryDeposit {
                 media,
             },
         );
+        if let Some(e) = spawn_error {
+            // Without the thread a DTLS caller would never be recorded: the session is
+            // stopped like any other.
+            self.stop(call_id);
+            return Err(fail(format!(
+                "voicemail cannot start its media thread: {e}"
+            )));
+        }
         rewrite(&mut sdp, &toward_caller, &RewriteOptions::default());
         sdp.bump_version();
         tracing::info!(call = %call_id, mailbox = %mailbox, "voicemail deposit started");
