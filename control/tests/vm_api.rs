@@ -127,6 +127,17 @@ fn mailbox(owner: &str, key: &str) -> Value {
     json!({"owner": owner, "public_key": key})
 }
 
+/// `PUT /v1/mailboxes/{id}` as the admin: mailbox `id` of `owner` with public key `key`.
+fn put_mailbox(a: SocketAddr, id: &str, owner: &str, key: &str) -> Response {
+    call(
+        a,
+        "PUT",
+        &format!("/v1/mailboxes/{id}"),
+        Auth::Admin,
+        Some(&mailbox(owner, key)),
+    )
+}
+
 #[test]
 fn admin_provisions_and_owners_see_only_their_own() {
     let dir = tempdir("flow");
@@ -138,30 +149,12 @@ fn admin_provisions_and_owners_see_only_their_own() {
 
     // The admin creates, then replaces, a mailbox.
     let (k1, k2) = (key(), key());
-    let r = call(
-        a,
-        "PUT",
-        "/v1/mailboxes/alice-box",
-        Auth::Admin,
-        Some(&mailbox("sip:alice@example.org", &k1)),
-    );
+    let r = put_mailbox(a, "alice-box", "sip:alice@example.org", &k1);
     assert_eq!(r.status, 201, "{:?}", r.json());
     assert_eq!(r.json()["public_key"], k1);
-    let r = call(
-        a,
-        "PUT",
-        "/v1/mailboxes/alice-box",
-        Auth::Admin,
-        Some(&mailbox("sip:alice@example.org", &k2)),
-    );
+    let r = put_mailbox(a, "alice-box", "sip:alice@example.org", &k2);
     assert_eq!(r.status, 200);
-    let r = call(
-        a,
-        "PUT",
-        "/v1/mailboxes/bob-box",
-        Auth::Admin,
-        Some(&mailbox("sip:bob@example.org", &key())),
-    );
+    let r = put_mailbox(a, "bob-box", "sip:bob@example.org", &key());
     assert_eq!(r.status, 201);
     // Deposits use the same store: the new mailbox takes messages at once.
     assert_eq!(
@@ -384,13 +377,7 @@ fn bad_requests_are_refused_counted_and_lose_nothing() {
     let d = Daemon::start(&config(46120, &dir)).unwrap();
     let a = d.vm_api().unwrap().addr();
     let store = d.voicemail().unwrap().clone();
-    let r = call(
-        a,
-        "PUT",
-        "/v1/mailboxes/box",
-        Auth::Admin,
-        Some(&mailbox("sip:alice@example.org", &key())),
-    );
+    let r = put_mailbox(a, "box", "sip:alice@example.org", &key());
     assert_eq!(r.status, 201);
     let bytes = record(&store.lock().unwrap(), "box", 10);
     let json_before = std::fs::read(dir.join("mailboxes.json")).unwrap();
@@ -593,13 +580,7 @@ fn large_messages_stream_to_several_clients_at_once() {
     let d = Daemon::start(&config(46180, &dir)).unwrap();
     let a = d.vm_api().unwrap().addr();
     let store = d.voicemail().unwrap().clone();
-    let r = call(
-        a,
-        "PUT",
-        "/v1/mailboxes/big",
-        Auth::Admin,
-        Some(&mailbox("sip:bob@example.org", &key())),
-    );
+    let r = put_mailbox(a, "big", "sip:bob@example.org", &key());
     assert_eq!(r.status, 201);
     // About 1.2 MB: larger than one socket buffer's worth of writes.
     let bytes = record(&store.lock().unwrap(), "big", 6000);
@@ -798,13 +779,7 @@ fn api_mailboxes_survive_a_restart_and_configured_ones_are_rewritten() {
     let d = Daemon::start(&c).unwrap();
     let a = d.vm_api().unwrap().addr();
     let (api_key, rotated) = (key(), key());
-    let r = call(
-        a,
-        "PUT",
-        "/v1/mailboxes/made-by-api",
-        Auth::Admin,
-        Some(&mailbox("sip:bob@example.org", &api_key)),
-    );
+    let r = put_mailbox(a, "made-by-api", "sip:bob@example.org", &api_key);
     assert_eq!(r.status, 201);
     let r = call(
         a,
