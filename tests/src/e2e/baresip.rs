@@ -72,6 +72,18 @@ pub struct UserAgent {
     pub auto_answer: bool,
 }
 
+impl UserAgent {
+    /// A phone named `user` sending a `tone_hz` tone.
+    pub fn new(user: &str, tone_hz: u32, media: MediaEnc, auto_answer: bool) -> UserAgent {
+        UserAgent {
+            user: user.into(),
+            tone_hz,
+            media,
+            auto_answer,
+        }
+    }
+}
+
 /// One `ctrl_tcp` event.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -396,9 +408,28 @@ impl Baresip {
         format!("sip:{}@{registrar}", self.ua.user)
     }
 
-    /// Creates the account with `uanew` and waits for `REGISTER_OK`.
+    /// Creates the account `<sip:USER@registrar>` with `uanew` and waits for `REGISTER_OK`
+    /// (no credentials: srtpgate's loopback default and Kamailio's test config).
     pub fn register(&mut self, registrar: SocketAddr, timeout: Duration) -> Result<()> {
-        let mut params = format!("<{}>;regint=600;audio_codecs=pcmu", self.aor(registrar));
+        let aor = self.aor(registrar);
+        self.register_account(&aor, None, timeout)
+    }
+
+    /// Creates the account `aor` (a SIP URI, parameters such as `;transport=tcp` allowed)
+    /// with `uanew`, answering digest challenges with `password` when given, and waits for
+    /// `REGISTER_OK`; `REGISTER_FAIL` first is an error. The account offers PCMU only,
+    /// answers automatically when the user agent says so, and uses its media encryption.
+    pub fn register_account(
+        &mut self,
+        aor: &str,
+        password: Option<&str>,
+        timeout: Duration,
+    ) -> Result<()> {
+        let mut params = format!("<{aor}>");
+        if let Some(pw) = password {
+            let _ = write!(params, ";auth_pass={pw}");
+        }
+        params.push_str(";regint=600;audio_codecs=pcmu");
         if self.ua.auto_answer {
             params.push_str(";answermode=auto");
         }
@@ -411,6 +442,25 @@ impl Baresip {
         }
         self.wait_event("REGISTER_OK", &["REGISTER_FAIL"], timeout)
             .map(|_| ())
+    }
+
+    /// Dials `uri` and waits up to 10 s for `CALL_ESTABLISHED`; `CALL_CLOSED` first is an
+    /// error.
+    pub fn dial_established(&mut self, uri: &str) -> Result<Event> {
+        self.dial(uri)?;
+        self.wait_event(
+            "CALL_ESTABLISHED",
+            &["CALL_CLOSED"],
+            Duration::from_secs(10),
+        )
+    }
+
+    /// Keeps an established call for `talk` (the call must not close meanwhile), hangs up
+    /// and waits up to 5 s for `CALL_CLOSED`.
+    pub fn talk_and_hang_up(&mut self, talk: Duration) -> Result<Event> {
+        self.expect_no_event("CALL_CLOSED", talk)?;
+        self.hangup()?;
+        self.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))
     }
 
     /// Places a call.
@@ -564,4 +614,17 @@ mod tests {
             _ => panic!("not a response"),
         }
     }
+}
+
+/// `caller` dials `uri` (the callee's address), both phones see the call established
+/// within 10 s, they talk for `talk` (no `CALL_CLOSED` meanwhile), `caller` hangs up and
+/// both see `CALL_CLOSED` within 5 s.
+pub fn talk_call(caller: &mut Baresip, callee: &mut Baresip, uri: &str, talk: Duration) -> Result<()> {
+    caller.dial(uri)?;
+    let setup = Duration::from_secs(10);
+    callee.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], setup)?;
+    caller.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], setup)?;
+    caller.talk_and_hang_up(talk)?;
+    callee.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
+    Ok(())
 }

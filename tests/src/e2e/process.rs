@@ -317,3 +317,25 @@ pub fn require(program: &str, package: &str) -> Result<PathBuf> {
         ))
     })
 }
+
+/// Runs one end-to-end scenario in a fresh [`Workdir`] named `name` and reports it as a
+/// test: on success each note is printed as `ok: ...`; on failure the directory is kept
+/// and the test panics with the error, the directory's path and the tails of every log.
+pub fn run_in_workdir(name: &str, scenario: impl FnOnce(&Workdir) -> Result<Vec<String>>) {
+    let wd = Workdir::new(name).expect("work directory");
+    match scenario(&wd) {
+        Ok(notes) => {
+            for n in notes {
+                println!("ok: {n}");
+            }
+        }
+        Err(e) => {
+            wd.keep();
+            panic!(
+                "{e}\n\nwork directory: {}\n{}",
+                wd.path().display(),
+                wd.log_tails(40)
+            );
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! The relay under test, driven over ng by Kamailio: srtpgate or Sipwise rtpengine, so one
 //! scenario runs against both.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
@@ -129,6 +130,121 @@ impl RunningRelay {
     pub fn contains_port(&self, port: u16) -> bool {
         (self.port_min..=self.port_max).contains(&port)
     }
+}
+
+/// The ports of an srtpgate started from a config file with its SIP edge: all free on
+/// 127.0.0.1 when allocated.
+#[derive(Clone, Copy, Debug)]
+pub struct EdgePorts {
+    /// The ng listener.
+    pub ng: SocketAddr,
+    /// First of [`MEDIA_PORTS`] media ports.
+    pub port_min: u16,
+    /// The SIP port (UDP and TCP); the next port is free as well (for TLS).
+    pub sip: u16,
+}
+
+impl EdgePorts {
+    pub fn allocate() -> Result<EdgePorts> {
+        Ok(EdgePorts {
+            ng: SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?)),
+            port_min: ports::free_block(MEDIA_PORTS)?,
+            sip: ports::free_block(2)?,
+        })
+    }
+
+    pub fn port_max(&self) -> u16 {
+        self.port_min + MEDIA_PORTS - 1
+    }
+
+    /// `sip:USER@127.0.0.1:SIP`, a user's address at the SIP edge.
+    pub fn uri(&self, user: &str) -> String {
+        format!("sip:{user}@127.0.0.1:{}", self.sip)
+    }
+
+    /// The SIP edge as a registrar address.
+    pub fn registrar(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.sip))
+    }
+
+    /// The `[ng]`, `[media]` (one worker, unpinned, one interface on 127.0.0.1) and `[sip]`
+    /// (UDP and TCP listeners) tables of the config file. The text ends inside `[sip]`, so
+    /// more `[sip]` keys may follow before the next table.
+    pub fn config(&self) -> String {
+        format!(
+            "[ng]\nlisten = \"{}\"\n\
+             [media]\nport-min = {}\nport-max = {}\nworkers = 1\npin = false\n\
+             interfaces = [{{ name = \"default\", bind = \"127.0.0.1\" }}]\n\
+             [sip]\nlisten-udp = [\"127.0.0.1:{sip}\"]\nlisten-tcp = [\"127.0.0.1:{sip}\"]\n",
+            self.ng,
+            self.port_min,
+            self.port_max(),
+            sip = self.sip,
+        )
+    }
+}
+
+/// Where srtpgate's metrics go when it runs from a config file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metrics {
+    /// `--metrics-listen off`.
+    Off,
+    /// As the config file says (its `[metrics]` table).
+    FromConfig,
+}
+
+/// Starts srtpgate (the binary [`Relay::srtpgate`] finds) with `config` written to
+/// `<wd>/srtpgate.toml`, `SRTPGATE_LOG=log`, and waits until it answers an ng `ping` on
+/// `ports.ng`.
+pub fn start_srtpgate_with_config(
+    wd: &Workdir,
+    ports: &EdgePorts,
+    config: &str,
+    metrics: Metrics,
+    log: &str,
+) -> Result<RunningRelay> {
+    let relay = Relay::srtpgate()?;
+    let Relay::Srtpgate { binary } = &relay else {
+        return Err(E2eError::new("not srtpgate"));
+    };
+    let path = wd.path().join("srtpgate.toml");
+    std::fs::write(&path, config).context(format!("writing {}", path.display()))?;
+    let mut cmd = Command::new(binary);
+    cmd.arg("--config").arg(&path);
+    if metrics == Metrics::Off {
+        cmd.args(["--metrics-listen", "off"]);
+    }
+    cmd.env("SRTPGATE_LOG", log).env("NO_COLOR", "1");
+    let mut process = Child::spawn(wd, "srtpgate", cmd)?;
+    let ng = ports.ng;
+    wait_until(
+        "srtpgate to answer ng ping",
+        Duration::from_secs(10),
+        || {
+            process.check_running()?;
+            Ok(ng::ping(ng, Duration::from_millis(100))?.then_some(()))
+        },
+    )?;
+    Ok(RunningRelay {
+        relay,
+        ng,
+        port_min: ports.port_min,
+        port_max: ports.port_max(),
+        process,
+    })
+}
+
+/// The metrics page (`GET /metrics`) of the listener at `addr`, HTTP head included.
+pub fn metrics_page(addr: SocketAddr) -> Result<String> {
+    let mut s = TcpStream::connect(addr).context(format!("connecting to metrics on {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    Ok(out)
 }
 
 fn workspace_root() -> PathBuf {

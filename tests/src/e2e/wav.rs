@@ -77,6 +77,26 @@ impl Wav {
     }
 }
 
+/// The bytes of an 8 kHz mono 16-bit PCM WAV file holding `secs` seconds of a `hz` sine
+/// (amplitude 12000), e.g. a voicemail greeting.
+pub fn tone_wav(hz: f64, secs: f64) -> Vec<u8> {
+    let n = (8000.0 * secs) as usize;
+    let data: Vec<u8> = (0..n)
+        .map(|i| (12000.0 * (std::f64::consts::TAU * hz * i as f64 / 8000.0).sin()) as i16)
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    let mut b = b"RIFF".to_vec();
+    b.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | (1 << 16), 8000, 16000, 2 | (16 << 16)] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&data);
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
