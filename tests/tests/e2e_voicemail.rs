@@ -8,54 +8,14 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
-use srtpgate_tests::e2e::media::{ulaw_decode, ToneReport};
-use srtpgate_tests::e2e::ng;
-use srtpgate_tests::e2e::ports;
-use srtpgate_tests::e2e::process::{wait_until, Child, Workdir};
-use srtpgate_tests::e2e::relay::{Relay, MEDIA_PORTS};
+use srtpgate_tests::e2e::process::{run_in_workdir, Workdir};
+use srtpgate_tests::e2e::relay::{start_srtpgate_with_config, EdgePorts, Metrics};
 use srtpgate_tests::e2e::scenario::CALLER_TONE_HZ;
-use srtpgate_tests::e2e::tools::tool;
-use srtpgate_tests::e2e::wav::Wav;
-use srtpgate_tests::e2e::{Context, E2eError, Result};
-
-/// `vm-play`: `VM_PLAY_BIN`, else `target/debug/vm-play`, else built with cargo.
-fn vm_play() -> Result<PathBuf> {
-    match std::env::var_os("VM_PLAY_BIN") {
-        Some(p) => Ok(PathBuf::from(p)),
-        None => tool("vm-play"),
-    }
-}
-
-fn keygen(vm: &Path, out: &Path) -> Result<String> {
-    let o = Command::new(vm)
-        .args(["keygen", "--out"])
-        .arg(out)
-        .output()
-        .context("running vm-play keygen")?;
-    if !o.status.success() {
-        return Err(E2eError::new(format!(
-            "vm-play keygen: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )));
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
-}
-
-fn messages(dir: &Path) -> Vec<PathBuf> {
-    fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.to_string_lossy().ends_with(".pcapng"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use srtpgate_tests::e2e::voicemail::{expect_talk, no_tone_in_clear, stored_files, VmPlay};
+use srtpgate_tests::e2e::{E2eError, Result};
 
 /// RTP payloads of a classic pcap of plain RTP over IPv4/UDP (link type raw IP or Ethernet).
 fn pcap_rtp_payloads(b: &[u8]) -> Result<Vec<Vec<u8>>> {
@@ -94,71 +54,30 @@ fn pcap_rtp_payloads(b: &[u8]) -> Result<Vec<Vec<u8>>> {
 
 fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
     let mut notes = Vec::new();
-    let vm = vm_play()?;
+    let vm = VmPlay::locate()?;
     let key = wd.path().join("bob.key");
-    let public = keygen(&vm, &key)?;
+    let public = vm.keygen(&key)?;
     let wrong = wd.path().join("other.key");
-    keygen(&vm, &wrong)?;
+    vm.keygen(&wrong)?;
     let data = wd.path().join("voicemail");
 
-    let Relay::Srtpgate { binary } = Relay::srtpgate()? else {
-        return Err(E2eError::new("not srtpgate"));
-    };
-    let ngaddr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
-    let port_min = ports::free_block(MEDIA_PORTS)?;
-    let sip = ports::free_block(2)?;
-    let mut cfg = String::new();
+    let ports = EdgePorts::allocate()?;
+    let mut cfg = ports.config();
     let _ = write!(
         cfg,
-        "[ng]\nlisten = \"{ngaddr}\"\n\
-         [media]\nport-min = {port_min}\nport-max = {}\nworkers = 1\npin = false\n\
-         interfaces = [{{ name = \"default\", bind = \"127.0.0.1\" }}]\n\
-         [sip]\nlisten-udp = [\"127.0.0.1:{sip}\"]\nlisten-tcp = [\"127.0.0.1:{sip}\"]\n\
-         [voicemail]\ndata-dir = {:?}\nuri-user = \"vm-<user>\"\nmax-message-length = {max_len}\n\
+        "[voicemail]\ndata-dir = {:?}\nuri-user = \"vm-<user>\"\nmax-message-length = {max_len}\n\
          [[voicemail.mailboxes]]\nid = \"bob\"\nowner = \"sip:bob@127.0.0.1\"\npublic-key = \"{public}\"\n",
-        port_min + MEDIA_PORTS - 1,
         data.display().to_string(),
     );
-    let cfg_path = wd.path().join("srtpgate.toml");
-    fs::write(&cfg_path, cfg)?;
-    let mut cmd = Command::new(binary);
-    cmd.arg("--config")
-        .arg(&cfg_path)
-        .args(["--metrics-listen", "off"])
-        .env("SRTPGATE_LOG", "info,control=debug")
-        .env("NO_COLOR", "1");
-    let mut relay = Child::spawn(wd, "srtpgate", cmd)?;
-    wait_until(
-        "srtpgate to answer ng ping",
-        Duration::from_secs(10),
-        || {
-            relay.check_running()?;
-            Ok(ng::ping(ngaddr, Duration::from_millis(100))?.then_some(()))
-        },
-    )?;
+    let mut relay =
+        start_srtpgate_with_config(wd, &ports, &cfg, Metrics::Off, "info,control=debug")?;
 
-    let ua = UserAgent {
-        user: "alice".into(),
-        tone_hz: CALLER_TONE_HZ,
-        media,
-        auto_answer: false,
-    };
+    let ua = UserAgent::new("alice", CALLER_TONE_HZ, media, false);
     let mut a = Baresip::start(wd, &ua)?;
-    let aor = format!("sip:alice@127.0.0.1:{sip}");
-    let params = format!(
-        "<{aor}>;regint=600;audio_codecs=pcmu{}",
-        ua.media.account_param()
-    );
-    let r = a
-        .ctrl
-        .command("uanew", Some(&params), Duration::from_secs(5))?;
-    if !r.ok {
-        return Err(E2eError::new(format!("uanew: {}", r.data.trim())));
-    }
-    a.wait_event("REGISTER_OK", &["REGISTER_FAIL"], Duration::from_secs(5))?;
+    a.register(ports.registrar(), Duration::from_secs(5))?;
 
     // An unknown mailbox: refused, nothing stored.
-    a.dial(&format!("sip:vm-nobody@127.0.0.1:{sip}"))?;
+    a.dial(&ports.uri("vm-nobody"))?;
     let closed = a.wait_event(
         "CALL_CLOSED",
         &["CALL_ESTABLISHED"],
@@ -171,18 +90,11 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         )));
     }
 
-    a.dial(&format!("sip:vm-bob@127.0.0.1:{sip}"))?;
-    a.wait_event(
-        "CALL_ESTABLISHED",
-        &["CALL_CLOSED"],
-        Duration::from_secs(10),
-    )?;
+    a.dial_established(&ports.uri("vm-bob"))?;
     // Talk for 3 s and hang up; with a shorter maximum length srtpgate hangs up itself.
     let talk = 3.0_f64.min(max_len as f64);
     if max_len > 3 {
-        a.expect_no_event("CALL_CLOSED", Duration::from_secs(3))?;
-        a.hangup()?;
-        a.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
+        a.talk_and_hang_up(Duration::from_secs(3))?;
     } else {
         let closed = a.wait_event("CALL_CLOSED", &[], Duration::from_secs(max_len + 4))?;
         notes.push(format!(
@@ -192,9 +104,9 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
     }
     std::thread::sleep(Duration::from_millis(500));
     a.stop();
-    relay.stop(Duration::from_secs(2));
+    relay.process.stop(Duration::from_secs(2));
 
-    let files = messages(&data.join("bob"));
+    let (files, others) = stored_files(&data.join("bob"));
     if files.len() != 1 {
         return Err(E2eError::new(format!(
             "expected one message in {}, found {files:?}",
@@ -202,11 +114,10 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         )));
     }
     let msg = &files[0];
-    let parts: Vec<_> = fs::read_dir(data.join("bob"))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
-        .collect();
-    if !parts.is_empty() {
+    if others
+        .iter()
+        .any(|p| p.to_string_lossy().ends_with(".part"))
+    {
         return Err(E2eError::new(
             "a .part file was left: the message was not closed",
         ));
@@ -214,45 +125,13 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
     let bytes = fs::read(msg)?;
     notes.push(format!("stored {} ({} bytes)", msg.display(), bytes.len()));
     // The file read as G.711 µ-law must not carry the tone: the payloads are ciphertext.
-    let as_ulaw: Vec<i16> = bytes.iter().map(|&b| ulaw_decode(b)).collect();
-    let on_disk = ToneReport::analyse(&as_ulaw, 8000, f64::from(CALLER_TONE_HZ));
-    if on_disk.tone_secs() > 0.2 {
-        return Err(E2eError::new(format!(
-            "the stored file carries {:.1} s of the tone in clear",
-            on_disk.tone_secs()
-        )));
-    }
+    no_tone_in_clear(&bytes, CALLER_TONE_HZ)?;
 
-    let wav = wd.path().join("message.wav");
-    let o = Command::new(&vm)
-        .arg("--key")
-        .arg(&key)
-        .arg(msg)
-        .arg("--wav")
-        .arg(&wav)
-        .output()?;
-    if !o.status.success() {
-        return Err(E2eError::new(format!(
-            "vm-play with the mailbox key failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )));
-    }
+    let w = vm.wav(&key, msg, &wd.path().join("message.wav"))?;
     // The tone's own G.711 bytes (the plain RTP payloads vm-play recovers) must not
     // appear in the stored file.
     let pcap = wd.path().join("message.pcap");
-    let o = Command::new(&vm)
-        .arg("--key")
-        .arg(&key)
-        .arg(msg)
-        .arg("--pcap")
-        .arg(&pcap)
-        .output()?;
-    if !o.status.success() {
-        return Err(E2eError::new(format!(
-            "vm-play --pcap failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )));
-    }
+    vm.pcap(&key, msg, &pcap)?;
     let payloads = pcap_rtp_payloads(&fs::read(&pcap)?)?;
     let mut probes = 0;
     for p in payloads.iter().filter(|p| p.len() >= 160) {
@@ -275,38 +154,9 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         "{} plain payloads, none of {probes} 16-byte G.711 chunks found in the stored file",
         payloads.len()
     ));
-    let w = Wav::read(&wav)?;
-    let rep = ToneReport::analyse(&w.samples, w.rate, f64::from(CALLER_TONE_HZ));
-    notes.push(format!(
-        "vm-play: {:.2} s of audio, {:.2} s of {} Hz tone",
-        w.duration_secs(),
-        rep.tone_secs(),
-        CALLER_TONE_HZ
-    ));
-    if !(talk - 1.0..=talk + 2.0).contains(&w.duration_secs()) || rep.tone_secs() < talk - 1.0 {
-        return Err(E2eError::new(format!(
-            "expected about {talk} s of the tone: {:.2} s of audio, {:.2} s of tone",
-            w.duration_secs(),
-            rep.tone_secs()
-        )));
-    }
-    let bad_wav = wd.path().join("wrong.wav");
-    let o = Command::new(&vm)
-        .arg("--key")
-        .arg(&wrong)
-        .arg(msg)
-        .arg("--wav")
-        .arg(&bad_wav)
-        .output()?;
-    if o.status.success() || bad_wav.exists() {
-        return Err(E2eError::new(
-            "vm-play with a wrong key must fail and write nothing",
-        ));
-    }
-    notes.push(format!(
-        "wrong key refused: {}",
-        String::from_utf8_lossy(&o.stderr).trim()
-    ));
+    notes.push(expect_talk(&w, CALLER_TONE_HZ, talk)?);
+    let refused = vm.refuses(&wrong, msg, &wd.path().join("wrong.wav"))?;
+    notes.push(format!("wrong key refused: {refused}"));
     Ok(notes)
 }
 
@@ -329,20 +179,5 @@ fn maximum_length_ends_the_deposit() {
 }
 
 fn check(name: &str, max_len: u64, media: MediaEnc) {
-    let wd = Workdir::new(name).expect("work directory");
-    match run(&wd, max_len, media) {
-        Ok(notes) => {
-            for n in notes {
-                println!("ok: {n}");
-            }
-        }
-        Err(e) => {
-            wd.keep();
-            panic!(
-                "{e}\n\nwork directory: {}\n{}",
-                wd.path().display(),
-                wd.log_tails(40)
-            );
-        }
-    }
+    run_in_workdir(name, |wd| run(wd, max_len, media));
 }

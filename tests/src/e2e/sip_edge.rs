@@ -10,17 +10,14 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::baresip::{Baresip, MediaEnc, UserAgent};
 use super::capture::{Capture, Datagram};
 use super::checks::{self, CallFacts};
 use super::media::{is_rtcp, parse_rtp, ToneReport};
-use super::ng;
-use super::ports;
-use super::process::{wait_until, Child, Workdir};
-use super::relay::{Relay, RunningRelay, MEDIA_PORTS};
+use super::process::Workdir;
+use super::relay::{start_srtpgate_with_config, EdgePorts, Metrics, RunningRelay};
 use super::scenario::{CALLEE_TONE_HZ, CALLER_TONE_HZ};
 use super::wav::Wav;
 use super::{Context, E2eError, Result};
@@ -59,22 +56,13 @@ pub struct EdgeCall {
 
 const PASSWORDS: [(&str, &str); 2] = [("alice", "alice-secret-1"), ("bob", "bob-secret-2")];
 
-fn phone(user: &str, tone_hz: u32, media: MediaEnc, auto_answer: bool) -> UserAgent {
-    UserAgent {
-        user: user.into(),
-        tone_hz,
-        media,
-        auto_answer,
-    }
-}
-
 impl EdgeCall {
     pub fn new(transport: SipTransport, caller: MediaEnc, callee: MediaEnc) -> Self {
         EdgeCall {
             name: format!("edge-{}", transport.name()),
             transport,
-            caller: phone("alice", CALLER_TONE_HZ, caller, false),
-            callee: phone("bob", CALLEE_TONE_HZ, callee, true),
+            caller: UserAgent::new("alice", CALLER_TONE_HZ, caller, false),
+            callee: UserAgent::new("bob", CALLEE_TONE_HZ, callee, true),
             talk: Duration::from_secs(3),
             // baresip 1.0.0 (libre 1.1) answers MD5 challenges only.
             algorithms: vec!["MD5".into()],
@@ -99,30 +87,15 @@ impl EdgeCall {
         result
     }
 
-    fn config(
-        &self,
-        ng: SocketAddr,
-        port_min: u16,
-        sip: u16,
-        tls: Option<(&Path, &Path)>,
-    ) -> String {
-        let mut c = String::new();
+    fn config(&self, ports: &EdgePorts, tls: Option<(&Path, &Path)>) -> String {
+        let mut c = ports.config();
         let algs: Vec<String> = self.algorithms.iter().map(|a| format!("{a:?}")).collect();
-        let _ = write!(
-            c,
-            "[ng]\nlisten = \"{ng}\"\n\
-             [media]\nport-min = {port_min}\nport-max = {}\nworkers = 1\npin = false\n\
-             interfaces = [{{ name = \"default\", bind = \"127.0.0.1\" }}]\n\
-             [sip]\nlisten-udp = [\"127.0.0.1:{sip}\"]\nlisten-tcp = [\"127.0.0.1:{sip}\"]\n\
-             digest-algorithms = [{}]\n",
-            port_min + MEDIA_PORTS - 1,
-            algs.join(", ")
-        );
+        let _ = writeln!(c, "digest-algorithms = [{}]", algs.join(", "));
         if let Some((cert, key)) = tls {
             let _ = write!(
                 c,
                 "listen-tls = [\"127.0.0.1:{}\"]\ntls-cert = {:?}\ntls-key = {:?}\n",
-                sip + 1,
+                ports.sip + 1,
                 cert.display().to_string(),
                 key.display().to_string()
             );
@@ -134,43 +107,21 @@ impl EdgeCall {
     }
 
     fn run_in(&self, wd: &Workdir) -> Result<Vec<String>> {
-        let relay = Relay::srtpgate()?;
-        let Relay::Srtpgate { binary } = &relay else {
-            return Err(E2eError::new("not srtpgate"));
-        };
-        let ng = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
-        let port_min = ports::free_block(MEDIA_PORTS)?;
-        let sip = ports::free_block(2)?;
+        let ports = EdgePorts::allocate()?;
+        let (ng, port_min, sip) = (ports.ng, ports.port_min, ports.sip);
         let tls_files = if self.transport == SipTransport::Tls {
             Some(self_signed(wd.path())?)
         } else {
             None
         };
         let tls = tls_files.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
-        let cfg = wd.path().join("srtpgate.toml");
-        fs::write(&cfg, self.config(ng, port_min, sip, tls))?;
-        let mut cmd = Command::new(binary);
-        cmd.arg("--config")
-            .arg(&cfg)
-            .args(["--metrics-listen", "off"])
-            .env("SRTPGATE_LOG", "info,control=debug")
-            .env("NO_COLOR", "1");
-        let mut process = Child::spawn(wd, "srtpgate", cmd)?;
-        wait_until(
-            "srtpgate to answer ng ping",
-            Duration::from_secs(10),
-            || {
-                process.check_running()?;
-                Ok(ng::ping(ng, Duration::from_millis(100))?.then_some(()))
-            },
+        let mut running = start_srtpgate_with_config(
+            wd,
+            &ports,
+            &self.config(&ports, tls),
+            Metrics::Off,
+            "info,control=debug",
         )?;
-        let mut running = RunningRelay {
-            relay: relay.clone(),
-            ng,
-            port_min,
-            port_max: port_min + MEDIA_PORTS - 1,
-            process,
-        };
         let filter = format!(
             "udp and (portrange {port_min}-{} or port {sip})",
             running.port_max
@@ -302,26 +253,14 @@ impl EdgeCall {
     }
 }
 
-/// Creates the account with digest credentials and waits for `REGISTER_OK`.
+/// Creates the account with its digest password and waits for `REGISTER_OK`.
 fn register(p: &mut Baresip, aor: &str) -> Result<()> {
     let pw = PASSWORDS
         .iter()
         .find(|(u, _)| *u == p.ua.user)
         .map(|(_, pw)| *pw)
         .unwrap_or("");
-    let mut params = format!("<{aor}>;auth_pass={pw};regint=600;audio_codecs=pcmu");
-    if p.ua.auto_answer {
-        params.push_str(";answermode=auto");
-    }
-    params.push_str(p.ua.media.account_param());
-    let r = p
-        .ctrl
-        .command("uanew", Some(&params), Duration::from_secs(5))?;
-    if !r.ok {
-        return Err(E2eError::new(format!("uanew {aor}: {}", r.data.trim())));
-    }
-    p.wait_event("REGISTER_OK", &["REGISTER_FAIL"], Duration::from_secs(5))
-        .map(|_| ())
+    p.register_account(aor, Some(pw), Duration::from_secs(5))
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost, written as PEM.
