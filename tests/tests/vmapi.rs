@@ -9,47 +9,20 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
-use srtpgate_tests::e2e::media::ToneReport;
-use srtpgate_tests::e2e::ng;
 use srtpgate_tests::e2e::ports;
-use srtpgate_tests::e2e::process::{wait_until, Child, Workdir};
-use srtpgate_tests::e2e::relay::{Relay, MEDIA_PORTS};
+use srtpgate_tests::e2e::process::{run_in_workdir, wait_until, Workdir};
+use srtpgate_tests::e2e::relay::{start_srtpgate_with_config, EdgePorts, Metrics};
 use srtpgate_tests::e2e::scenario::CALLER_TONE_HZ;
-use srtpgate_tests::e2e::tools::tool;
-use srtpgate_tests::e2e::wav::Wav;
+use srtpgate_tests::e2e::voicemail::{expect_talk, VmPlay};
 use srtpgate_tests::e2e::{Context, E2eError, Result};
 
 const TOKEN: &str = "e2e-vm-api-admin-token-0123";
 const USERS: [(&str, &str); 2] = [("alice", "alice-secret"), ("bob", "bob-secret")];
 const TALK: Duration = Duration::from_secs(2);
-
-fn vm_play() -> Result<PathBuf> {
-    match std::env::var_os("VM_PLAY_BIN") {
-        Some(p) => Ok(PathBuf::from(p)),
-        None => tool("vm-play"),
-    }
-}
-
-fn keygen(vm: &Path, out: &Path) -> Result<String> {
-    let o = Command::new(vm)
-        .args(["keygen", "--out"])
-        .arg(out)
-        .output()
-        .context("running vm-play keygen")?;
-    if !o.status.success() {
-        return Err(E2eError::new(format!(
-            "vm-play keygen: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )));
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
-}
 
 /// Standard base64 with padding (RFC 4648), for the Basic credentials.
 fn base64(b: &[u8]) -> String {
@@ -141,28 +114,18 @@ fn expect(a: &Answer, status: u16, what: &str) -> Result<()> {
 
 fn run(wd: &Workdir) -> Result<Vec<String>> {
     let mut notes = Vec::new();
-    let vm = vm_play()?;
+    let vm = VmPlay::locate()?;
     let key = wd.path().join("bob.key");
-    let public = keygen(&vm, &key)?;
+    let public = vm.keygen(&key)?;
     let data = wd.path().join("voicemail");
 
-    let Relay::Srtpgate { binary } = Relay::srtpgate()? else {
-        return Err(E2eError::new("not srtpgate"));
-    };
-    let ngaddr = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
+    let ports = EdgePorts::allocate()?;
     let api = SocketAddr::from((Ipv4Addr::LOCALHOST, ports::free_port()?));
-    let port_min = ports::free_block(MEDIA_PORTS)?;
-    let sip = ports::free_block(2)?;
-    let mut cfg = String::new();
+    let mut cfg = ports.config();
     let _ = write!(
         cfg,
-        "[ng]\nlisten = \"{ngaddr}\"\n\
-         [media]\nport-min = {port_min}\nport-max = {}\nworkers = 1\npin = false\n\
-         interfaces = [{{ name = \"default\", bind = \"127.0.0.1\" }}]\n\
-         [sip]\nlisten-udp = [\"127.0.0.1:{sip}\"]\nlisten-tcp = [\"127.0.0.1:{sip}\"]\n\
-         digest-algorithms = [\"MD5\"]\n\
+        "digest-algorithms = [\"MD5\"]\n\
          [voicemail]\ndata-dir = {:?}\napi-listen = \"{api}\"\napi-admin-token = \"{TOKEN}\"\n",
-        port_min + MEDIA_PORTS - 1,
         data.display().to_string(),
     );
     for (u, p) in USERS {
@@ -171,23 +134,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
             "[[sip.users]]\nusername = \"{u}\"\npassword = \"{p}\"\n"
         );
     }
-    let cfg_path = wd.path().join("srtpgate.toml");
-    fs::write(&cfg_path, cfg)?;
-    let mut cmd = Command::new(binary);
-    cmd.arg("--config")
-        .arg(&cfg_path)
-        .args(["--metrics-listen", "off"])
-        .env("SRTPGATE_LOG", "info")
-        .env("NO_COLOR", "1");
-    let mut relay = Child::spawn(wd, "srtpgate", cmd)?;
-    wait_until(
-        "srtpgate to answer ng ping",
-        Duration::from_secs(10),
-        || {
-            relay.check_running()?;
-            Ok(ng::ping(ngaddr, Duration::from_millis(100))?.then_some(()))
-        },
-    )?;
+    let mut relay = start_srtpgate_with_config(wd, &ports, &cfg, Metrics::Off, "info")?;
 
     // No mailbox yet; the admin creates bob's.
     let a = http(api, "GET", "/v1/mailboxes", Auth::Admin, "")?;
@@ -203,34 +150,15 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     )?;
 
     // alice deposits at vm-bob.
-    let ua = UserAgent {
-        user: "alice".into(),
-        tone_hz: CALLER_TONE_HZ,
-        media: MediaEnc::SrtpMandatory,
-        auto_answer: false,
-    };
+    let ua = UserAgent::new("alice", CALLER_TONE_HZ, MediaEnc::SrtpMandatory, false);
     let mut phone = Baresip::start(wd, &ua)?;
-    let params = format!(
-        "<sip:alice@127.0.0.1:{sip}>;auth_pass={};regint=600;audio_codecs=pcmu{}",
-        USERS[0].1,
-        ua.media.account_param()
-    );
-    let r = phone
-        .ctrl
-        .command("uanew", Some(&params), Duration::from_secs(5))?;
-    if !r.ok {
-        return Err(E2eError::new(format!("uanew: {}", r.data.trim())));
-    }
-    phone.wait_event("REGISTER_OK", &["REGISTER_FAIL"], Duration::from_secs(5))?;
-    phone.dial(&format!("sip:vm-bob@127.0.0.1:{sip}"))?;
-    phone.wait_event(
-        "CALL_ESTABLISHED",
-        &["CALL_CLOSED"],
-        Duration::from_secs(10),
+    phone.register_account(
+        &ports.uri("alice"),
+        Some(USERS[0].1),
+        Duration::from_secs(5),
     )?;
-    phone.expect_no_event("CALL_CLOSED", TALK)?;
-    phone.hangup()?;
-    phone.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
+    phone.dial_established(&ports.uri("vm-bob"))?;
+    phone.talk_and_hang_up(TALK)?;
     phone.stop();
 
     // bob lists his mailbox (the message appears once the deposit is closed).
@@ -277,37 +205,9 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     }
     let downloaded = wd.path().join("downloaded.pcapng");
     fs::write(&downloaded, &got.body)?;
-    let wav = wd.path().join("message.wav");
-    let o = Command::new(&vm)
-        .arg("--key")
-        .arg(&key)
-        .arg(&downloaded)
-        .arg("--wav")
-        .arg(&wav)
-        .output()?;
-    if !o.status.success() {
-        return Err(E2eError::new(format!(
-            "vm-play on the downloaded message failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        )));
-    }
-    let w = Wav::read(&wav)?;
-    let rep = ToneReport::analyse(&w.samples, w.rate, f64::from(CALLER_TONE_HZ));
-    let talk = TALK.as_secs_f64();
-    notes.push(format!(
-        "downloaded {} bytes; vm-play: {:.2} s of audio, {:.2} s of {} Hz",
-        got.body.len(),
-        w.duration_secs(),
-        rep.tone_secs(),
-        CALLER_TONE_HZ
-    ));
-    if !(talk - 1.0..=talk + 2.0).contains(&w.duration_secs()) || rep.tone_secs() < talk - 1.0 {
-        return Err(E2eError::new(format!(
-            "expected about {talk} s of the tone: {:.2} s of audio, {:.2} s of tone",
-            w.duration_secs(),
-            rep.tone_secs()
-        )));
-    }
+    let w = vm.wav(&key, &downloaded, &wd.path().join("message.wav"))?;
+    notes.push(format!("downloaded {} bytes", got.body.len()));
+    notes.push(expect_talk(&w, CALLER_TONE_HZ, TALK.as_secs_f64())?);
 
     // bob deletes it.
     expect(
@@ -330,26 +230,11 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
             "the message file is still there after deletion",
         ));
     }
-    relay.stop(Duration::from_secs(2));
+    relay.process.stop(Duration::from_secs(2));
     Ok(notes)
 }
 
 #[test]
 fn mailbox_created_over_the_api_takes_a_deposit_that_its_owner_downloads() {
-    let wd = Workdir::new("vmapi").expect("work directory");
-    match run(&wd) {
-        Ok(notes) => {
-            for n in notes {
-                println!("ok: {n}");
-            }
-        }
-        Err(e) => {
-            wd.keep();
-            panic!(
-                "{e}\n\nwork directory: {}\n{}",
-                wd.path().display(),
-                wd.log_tails(40)
-            );
-        }
-    }
+    run_in_workdir("vmapi", run);
 }
