@@ -10,7 +10,7 @@ use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
+use srtpgate_tests::e2e::baresip::{Baresip, UserAgent};
 use srtpgate_tests::e2e::li::{activate_task, Agency};
 use srtpgate_tests::e2e::media::ToneReport;
 use srtpgate_tests::e2e::process::{run_in_workdir, Workdir};
@@ -52,7 +52,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     let mut relay = start_srtpgate_with_config(wd, &ports, &cfg, Metrics::Off, "info")?;
     activate_task(admin, TOKEN, agency.addr, DID, XID, "sip:alice@127.0.0.1")?;
 
-    let ua = UserAgent::new("alice", CALLER_TONE_HZ, MediaEnc::SrtpMandatory, false);
+    let ua = UserAgent::sdes("alice", CALLER_TONE_HZ, false);
     let mut a = Baresip::start(wd, &ua)?;
     a.register(ports.registrar(), Duration::from_secs(5))?;
     a.dial_established(&ports.uri("vm-bob"))?;

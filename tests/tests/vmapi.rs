@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use serde_json::Value;
-use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
+use srtpgate_tests::e2e::baresip::{Baresip, UserAgent};
 use srtpgate_tests::e2e::ports;
 use srtpgate_tests::e2e::process::{run_in_workdir, wait_until, Workdir};
 use srtpgate_tests::e2e::relay::{start_srtpgate_with_config, EdgePorts, Metrics};
@@ -150,7 +150,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     )?;
 
     // alice deposits at vm-bob.
-    let ua = UserAgent::new("alice", CALLER_TONE_HZ, MediaEnc::SrtpMandatory, false);
+    let ua = UserAgent::sdes("alice", CALLER_TONE_HZ, false);
     let mut phone = Baresip::start(wd, &ua)?;
     phone.register_account(
         &ports.uri("alice"),

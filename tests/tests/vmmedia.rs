@@ -91,7 +91,9 @@ fn run(wd: &Workdir, media: MediaEnc, kind: GreetingFile) -> Result<Vec<String>>
     let heard = a.recording();
     a.stop();
     relay.process.stop(Duration::from_secs(2));
-    if matches!(media, MediaEnc::DtlsSrtp) && !relay.process.log_contains("DTLS-SRTP handshake completed") {
+    if matches!(media, MediaEnc::DtlsSrtp)
+        && !relay.process.log_contains("DTLS-SRTP handshake completed")
+    {
         return Err(E2eError::new("srtpgate logged no completed DTLS handshake"));
     }
 

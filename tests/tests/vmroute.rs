@@ -16,7 +16,7 @@ use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use srtpgate_tests::e2e::baresip::{Baresip, MediaEnc, UserAgent};
+use srtpgate_tests::e2e::baresip::{Baresip, UserAgent};
 use srtpgate_tests::e2e::li::{activate_task, Agency, Delivery};
 use srtpgate_tests::e2e::media::ToneReport;
 use srtpgate_tests::e2e::ports;
@@ -33,7 +33,7 @@ const NO_ANSWER_SECS: u64 = 3;
 const TALK_SECS: f64 = 3.0;
 
 fn phone(wd: &Workdir, user: &str, ports: &EdgePorts) -> Result<Baresip> {
-    let ua = UserAgent::new(user, CALLER_TONE_HZ, MediaEnc::SrtpMandatory, false);
+    let ua = UserAgent::sdes(user, CALLER_TONE_HZ, false);
     let mut p = Baresip::start(wd, &ua)?;
     p.register(ports.registrar(), Duration::from_secs(5))?;
     Ok(p)
@@ -101,13 +101,8 @@ fn run(wd: &Workdir, mode: Mode) -> Result<Vec<String>> {
             wd.path().join("li.json").display().to_string(),
         );
     }
-    let mut relay = start_srtpgate_with_config(
-        wd,
-        &ports,
-        &cfg,
-        Metrics::FromConfig,
-        "info,control=debug",
-    )?;
+    let mut relay =
+        start_srtpgate_with_config(wd, &ports, &cfg, Metrics::FromConfig, "info,control=debug")?;
 
     if let Some(agency) = &agency {
         activate_task(admin, TOKEN, agency.addr, DID, XID, "sip:alice@127.0.0.1")?;

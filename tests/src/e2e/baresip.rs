@@ -82,6 +82,11 @@ impl UserAgent {
             auto_answer,
         }
     }
+
+    /// A phone named `user` with SDES-SRTP only (`mediaenc=srtp-mand`).
+    pub fn sdes(user: &str, tone_hz: u32, auto_answer: bool) -> UserAgent {
+        UserAgent::new(user, tone_hz, MediaEnc::SrtpMandatory, auto_answer)
+    }
 }
 
 /// One `ctrl_tcp` event.
@@ -444,6 +449,21 @@ impl Baresip {
             .map(|_| ())
     }
 
+    /// [`register_account`](Self::register_account) with this phone's password from
+    /// `users` (user name, password); no password when the user is not listed.
+    pub fn register_user(
+        &mut self,
+        aor: &str,
+        users: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<()> {
+        let pw = users
+            .iter()
+            .find(|(u, _)| *u == self.ua.user)
+            .map(|(_, pw)| *pw);
+        self.register_account(aor, pw, timeout)
+    }
+
     /// Dials `uri` and waits up to 10 s for `CALL_ESTABLISHED`; `CALL_CLOSED` first is an
     /// error.
     pub fn dial_established(&mut self, uri: &str) -> Result<Event> {
@@ -573,6 +593,24 @@ impl Baresip {
     }
 }
 
+/// `caller` dials `uri` (the callee's address), both phones see the call established
+/// within 10 s, they talk for `talk` (no `CALL_CLOSED` meanwhile), `caller` hangs up and
+/// both see `CALL_CLOSED` within 5 s.
+pub fn talk_call(
+    caller: &mut Baresip,
+    callee: &mut Baresip,
+    uri: &str,
+    talk: Duration,
+) -> Result<()> {
+    caller.dial(uri)?;
+    let setup = Duration::from_secs(10);
+    callee.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], setup)?;
+    caller.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], setup)?;
+    caller.talk_and_hang_up(talk)?;
+    callee.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,17 +652,4 @@ mod tests {
             _ => panic!("not a response"),
         }
     }
-}
-
-/// `caller` dials `uri` (the callee's address), both phones see the call established
-/// within 10 s, they talk for `talk` (no `CALL_CLOSED` meanwhile), `caller` hangs up and
-/// both see `CALL_CLOSED` within 5 s.
-pub fn talk_call(caller: &mut Baresip, callee: &mut Baresip, uri: &str, talk: Duration) -> Result<()> {
-    caller.dial(uri)?;
-    let setup = Duration::from_secs(10);
-    callee.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], setup)?;
-    caller.wait_event("CALL_ESTABLISHED", &["CALL_CLOSED"], setup)?;
-    caller.talk_and_hang_up(talk)?;
-    callee.wait_event("CALL_CLOSED", &[], Duration::from_secs(5))?;
-    Ok(())
 }

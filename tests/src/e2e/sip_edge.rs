@@ -143,7 +143,8 @@ impl EdgeCall {
             t => format!("sip:{user}@127.0.0.1:{port};transport={}", t.name()),
         };
         for p in [&mut a, &mut b] {
-            register(p, &uri(&p.ua.user.clone()))?;
+            let aor = uri(&p.ua.user);
+            p.register_user(&aor, &PASSWORDS, Duration::from_secs(5))?;
         }
         a.dial(&uri("bob"))?;
         let setup = Duration::from_secs(10);
@@ -251,16 +252,6 @@ impl EdgeCall {
             )))
         }
     }
-}
-
-/// Creates the account with its digest password and waits for `REGISTER_OK`.
-fn register(p: &mut Baresip, aor: &str) -> Result<()> {
-    let pw = PASSWORDS
-        .iter()
-        .find(|(u, _)| *u == p.ua.user)
-        .map(|(_, pw)| *pw)
-        .unwrap_or("");
-    p.register_account(aor, Some(pw), Duration::from_secs(5))
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost, written as PEM.
