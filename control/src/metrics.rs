@@ -33,6 +33,24 @@ fn counter(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
     );
 }
 
+/// A counter family with one label: its HELP and TYPE lines, then one sample per (label
+/// value, value).
+fn labelled<L: std::fmt::Display, V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    rows: impl IntoIterator<Item = (L, V)>,
+) {
+    let _ = writeln!(
+        out,
+        "# HELP srtpgate_{name} {help}\n# TYPE srtpgate_{name} counter"
+    );
+    for (l, v) in rows {
+        let _ = writeln!(out, "srtpgate_{name}{{{label}=\"{l}\"}} {v}");
+    }
+}
+
 /// A per-worker counter: metric name, help text, and how to read it from a snapshot.
 type WorkerCounter = (&'static str, &'static str, fn(&WorkerStatsSnapshot) -> u64);
 
@@ -178,25 +196,24 @@ pub fn render(control: &ControlMetrics, workers: &[WorkerStatsSnapshot]) -> Stri
         ),
     ];
     for (name, help, f) in per_worker {
-        let _ = writeln!(
-            out,
-            "# HELP srtpgate_{name} {help}\n# TYPE srtpgate_{name} counter"
+        labelled(
+            &mut out,
+            name,
+            help,
+            "worker",
+            workers.iter().map(f).enumerate(),
         );
-        for (i, s) in workers.iter().enumerate() {
-            let _ = writeln!(out, "srtpgate_{name}{{worker=\"{i}\"}} {}", f(s));
-        }
     }
-    let _ = writeln!(
-        out,
-        "# HELP srtpgate_worker_busy_seconds_total Time media workers spent processing packets.\n# TYPE srtpgate_worker_busy_seconds_total counter"
+    labelled(
+        &mut out,
+        "worker_busy_seconds_total",
+        "Time media workers spent processing packets.",
+        "worker",
+        workers
+            .iter()
+            .map(|s| format!("{:.6}", s.busy_ns as f64 / 1e9))
+            .enumerate(),
     );
-    for (i, s) in workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "srtpgate_worker_busy_seconds_total{{worker=\"{i}\"}} {:.6}",
-            s.busy_ns as f64 / 1e9
-        );
-    }
     out
 }
 
@@ -253,24 +270,24 @@ pub fn render_sip(out: &mut String, c: &crate::sip::proxy::Counters) {
     for (name, help, v) in rows {
         counter(out, name, help, "counter", v);
     }
-    let _ = writeln!(out, "# HELP srtpgate_sip_error_responses_total Error responses the proxy sent itself.\n# TYPE srtpgate_sip_error_responses_total counter");
     let mut codes: Vec<_> = c.errors.iter().collect();
     codes.sort();
-    for (code, n) in codes {
-        let _ = writeln!(
-            out,
-            "srtpgate_sip_error_responses_total{{code=\"{code}\"}} {n}"
-        );
-    }
-    let _ = writeln!(out, "# HELP srtpgate_sip_voicemail_deposits_total Calls answered by voicemail, by reason.\n# TYPE srtpgate_sip_voicemail_deposits_total counter");
-    for r in crate::sip::proxy::DepositReason::ALL {
-        let _ = writeln!(
-            out,
-            "srtpgate_sip_voicemail_deposits_total{{reason=\"{}\"}} {}",
-            r.as_str(),
-            c.deposits.get(r)
-        );
-    }
+    labelled(
+        out,
+        "sip_error_responses_total",
+        "Error responses the proxy sent itself.",
+        "code",
+        codes,
+    );
+    labelled(
+        out,
+        "sip_voicemail_deposits_total",
+        "Calls answered by voicemail, by reason.",
+        "reason",
+        crate::sip::proxy::DepositReason::ALL
+            .into_iter()
+            .map(|r| (r.as_str(), c.deposits.get(r))),
+    );
     counter(
         out,
         "sip_voicemail_late_answers_total",
@@ -330,22 +347,17 @@ pub fn render_recordings(out: &mut String, c: &RecordingCounts) {
         "counter",
         get(&c.failed),
     );
-    let _ = writeln!(
+    labelled(
         out,
-        "# HELP srtpgate_recordings_closed_total Call recordings closed, by outcome.\n\
-         # TYPE srtpgate_recordings_closed_total counter"
+        "recordings_closed_total",
+        "Call recordings closed, by outcome.",
+        "outcome",
+        [
+            ("stored", get(&c.stored)),
+            ("empty", get(&c.empty)),
+            ("error", get(&c.close_failed)),
+        ],
     );
-    for (outcome, a) in [
-        ("stored", &c.stored),
-        ("empty", &c.empty),
-        ("error", &c.close_failed),
-    ] {
-        let _ = writeln!(
-            out,
-            "srtpgate_recordings_closed_total{{outcome=\"{outcome}\"}} {}",
-            get(a)
-        );
-    }
 }
 
 /// Appends lawful-interception totals. No label names a task, target or destination.
@@ -364,21 +376,18 @@ pub fn render_li(out: &mut String, intercepted_calls: usize, c: &relay::li::Deli
         "counter",
         c.delivered,
     );
-    let _ = writeln!(
+    labelled(
         out,
-        "# HELP srtpgate_li_pdus_dropped_total X3 PDUs not delivered, summed over tasks, by where.\n# TYPE srtpgate_li_pdus_dropped_total counter"
+        "li_pdus_dropped_total",
+        "X3 PDUs not delivered, summed over tasks, by where.",
+        "reason",
+        [
+            ("tap_full", c.dropped_tap),
+            ("buffer_full", c.dropped_buffer),
+            ("link_down", c.dropped_link),
+            ("no_destination", c.dropped_no_destination),
+        ],
     );
-    for (why, n) in [
-        ("tap_full", c.dropped_tap),
-        ("buffer_full", c.dropped_buffer),
-        ("link_down", c.dropped_link),
-        ("no_destination", c.dropped_no_destination),
-    ] {
-        let _ = writeln!(
-            out,
-            "srtpgate_li_pdus_dropped_total{{reason=\"{why}\"}} {n}"
-        );
-    }
 }
 
 /// The voicemail API's counters (no labels naming mailboxes or users).
@@ -391,29 +400,26 @@ pub fn render_vm_api(out: &mut String, c: &crate::vm_api::ApiCounters) {
         "counter",
         get(&c.requests),
     );
-    let _ = writeln!(
+    labelled(
         out,
-        "# HELP srtpgate_vm_api_responses_total Voicemail API answers, by outcome.\n# TYPE srtpgate_vm_api_responses_total counter"
+        "vm_api_responses_total",
+        "Voicemail API answers, by outcome.",
+        "outcome",
+        [
+            ("ok", &c.ok),
+            ("unauthorized", &c.unauthorized),
+            ("forbidden", &c.forbidden),
+            ("malformed", &c.malformed),
+            ("too_large", &c.too_large),
+            ("not_found", &c.not_found),
+            ("bad_method", &c.bad_method),
+            ("conflict", &c.conflict),
+            ("busy", &c.busy),
+            ("throttled", &c.throttled),
+            ("failed", &c.failed),
+        ]
+        .map(|(outcome, n)| (outcome, get(n))),
     );
-    for (outcome, n) in [
-        ("ok", &c.ok),
-        ("unauthorized", &c.unauthorized),
-        ("forbidden", &c.forbidden),
-        ("malformed", &c.malformed),
-        ("too_large", &c.too_large),
-        ("not_found", &c.not_found),
-        ("bad_method", &c.bad_method),
-        ("conflict", &c.conflict),
-        ("busy", &c.busy),
-        ("throttled", &c.throttled),
-        ("failed", &c.failed),
-    ] {
-        let _ = writeln!(
-            out,
-            "srtpgate_vm_api_responses_total{{outcome=\"{outcome}\"}} {}",
-            get(n)
-        );
-    }
     counter(
         out,
         "vm_api_downloads_total",
@@ -481,6 +487,30 @@ fn answer(mut s: TcpStream, body: &(dyn Fn() -> String + Send + Sync)) -> std::i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labelled_families_are_exposed_one_sample_a_label() {
+        let mut page = String::new();
+        labelled(
+            &mut page,
+            "x_total",
+            "Xs, by why.",
+            "why",
+            [("a", 1u64), ("b", 20)],
+        );
+        assert_eq!(
+            page,
+            "# HELP srtpgate_x_total Xs, by why.\n# TYPE srtpgate_x_total counter\n\
+             srtpgate_x_total{why=\"a\"} 1\nsrtpgate_x_total{why=\"b\"} 20\n"
+        );
+        let mut page = String::new();
+        let empty: [(u16, u64); 0] = [];
+        labelled(&mut page, "y_total", "Ys.", "code", empty);
+        assert_eq!(
+            page,
+            "# HELP srtpgate_y_total Ys.\n# TYPE srtpgate_y_total counter\n"
+        );
+    }
 
     #[test]
     fn li_totals_carry_no_task_labels() {
