@@ -62,10 +62,7 @@ fn rec(c: &mut Client, command: &str, call: &str) -> Value {
 
 #[test]
 fn recording_is_sealed_to_the_operator_key() {
-    let dir = std::env::temp_dir().join(format!("sg-ngrec-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let key = PrivateKey::generate().unwrap();
-    let d = start(58600, Some((&dir, &key)));
+    let (dir, key, d) = recording_daemon("ngrec", 58600, |_| {});
     let mut c = Client::new(&d);
     let (mut call, _, _) = SdesCall::set_up(&mut c, "rec-1", &[], None, |_| {});
 
@@ -108,8 +105,7 @@ fn recording_is_sealed_to_the_operator_key() {
     let r = rec(&mut c, "stop recording", "rec-1");
     assert_eq!(s(&r, "result"), "ok", "{r:?}");
     assert!(!s(&r, "warning").is_empty(), "{r:?}");
-    d.drain_and_stop(Duration::ZERO);
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(d, &dir);
 }
 
 #[test]
@@ -222,11 +218,28 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A daemon (see `start_with`) recording to a fresh directory `sg-{name}-PID`, sealed to
+/// a new operator key; the directory and the key come back to read the recordings.
+fn recording_daemon(
+    name: &str,
+    port_min: u16,
+    tweak: impl FnOnce(&mut Config),
+) -> (std::path::PathBuf, PrivateKey, Daemon) {
+    let dir = tempdir(name);
+    let key = PrivateKey::generate().unwrap();
+    let d = start_with(port_min, Some((&dir, &key)), tweak);
+    (dir, key, d)
+}
+
+/// Stops `d` at once and removes its recording directory.
+fn finish(d: Daemon, dir: &Path) {
+    d.drain_and_stop(Duration::ZERO);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn recording_started_after_a_rollover_decrypts() {
-    let dir = tempdir("ngrec-roc");
-    let key = PrivateKey::generate().unwrap();
-    let d = start(58900, Some((&dir, &key)));
+    let (dir, key, d) = recording_daemon("ngrec-roc", 58900, |_| {});
     let mut c = Client::new(&d);
     let (mut call, _, _) = SdesCall::set_up(&mut c, "roc-1", &[], None, |_| {});
     // a → b has rolled over (ROC 1) before the recording starts; b → a stands at 65530
@@ -257,15 +270,12 @@ fn recording_started_after_a_rollover_decrypts() {
         seqs.contains(&a_side) && seqs.contains(&b_side),
         "stored {seqs:?}"
     );
-    d.drain_and_stop(Duration::ZERO);
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(d, &dir);
 }
 
 #[test]
 fn record_call_and_early_start_begin_at_the_answer() {
-    let dir = tempdir("ngrec-offer");
-    let key = PrivateKey::generate().unwrap();
-    let d = start(59000, Some((&dir, &key)));
+    let (dir, key, d) = recording_daemon("ngrec-offer", 59000, |_| {});
     let mut c = Client::new(&d);
 
     // The flag in the offer: no warning about it, recorded from the answer on, closed by
@@ -317,8 +327,7 @@ fn record_call_and_early_start_begin_at_the_answer() {
     let r = rec(&mut c, "stop recording", "rc-3");
     assert!(!s(&r, "warning").is_empty(), "{r:?}");
     assert_eq!(recordings_in(&dir).len(), 2);
-    d.drain_and_stop(Duration::ZERO);
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(d, &dir);
 }
 
 #[test]
@@ -335,9 +344,7 @@ fn record_call_without_a_key_warns() {
 
 #[test]
 fn a_call_dropped_for_idle_media_closes_its_recording() {
-    let dir = tempdir("ngrec-idle");
-    let key = PrivateKey::generate().unwrap();
-    let d = start_with(59200, Some((&dir, &key)), |c| c.media.idle_timeout = 1);
+    let (dir, key, d) = recording_daemon("ngrec-idle", 59200, |c| c.media.idle_timeout = 1);
     let mut c = Client::new(&d);
     let (mut call, _, _) = SdesCall::set_up(&mut c, "idle-1", &["record-call"], None, |_| {});
     for seq in 0..5 {
@@ -367,15 +374,12 @@ fn a_call_dropped_for_idle_media_closes_its_recording() {
             .with("call-id", "idle-1"),
     );
     assert_eq!(s(&r, "result"), "error", "the call is gone: {r:?}");
-    d.drain_and_stop(Duration::ZERO);
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(d, &dir);
 }
 
 #[test]
 fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
-    let dir = tempdir("ngrec-rekey");
-    let key = PrivateKey::generate().unwrap();
-    let d = start(59300, Some((&dir, &key)));
+    let (dir, key, d) = recording_daemon("ngrec-rekey", 59300, |_| {});
     let mut c = Client::new(&d);
     let (mut call, offered, answered) =
         SdesCall::set_up(&mut c, "rk-1", &["record-call"], None, |_| {});
@@ -425,8 +429,7 @@ fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
     assert!(closed);
     seqs.sort();
     assert_eq!(seqs, [(0..10).collect::<Vec<_>>(), (100..110).collect()]);
-    d.drain_and_stop(Duration::ZERO);
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(d, &dir);
 }
 
 fn metrics_page(addr: std::net::SocketAddr) -> String {
@@ -443,9 +446,7 @@ fn metrics_page(addr: std::net::SocketAddr) -> String {
 /// is respected by the policy at the next re-offer/answer; the metrics count it all.
 #[test]
 fn the_policy_records_ng_calls_and_respects_a_stop() {
-    let dir = tempdir("ngrec-policy");
-    let key = PrivateKey::generate().unwrap();
-    let d = start_with(59500, Some((&dir, &key)), |c| {
+    let (dir, key, d) = recording_daemon("ngrec-policy", 59500, |c| {
         c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
         c.voicemail.record_users = vec!["sip:alice@example.org".into()];
     });
@@ -502,17 +503,14 @@ fn the_policy_records_ng_calls_and_respects_a_stop() {
     ] {
         assert!(page.contains(line), "{line} in {page}");
     }
-    d.drain_and_stop(Duration::ZERO);
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(d, &dir);
 }
 
 /// A recording the disk cannot take (less free space than `min-free-bytes`) is refused
 /// with a clear error and counted; the call goes on.
 #[test]
 fn a_recording_the_disk_cannot_take_is_refused_and_counted() {
-    let dir = tempdir("ngrec-full");
-    let key = PrivateKey::generate().unwrap();
-    let d = start_with(59600, Some((&dir, &key)), |c| {
+    let (dir, _key, d) = recording_daemon("ngrec-full", 59600, |c| {
         c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
         c.voicemail.min_free_bytes = u64::MAX;
     });
@@ -532,6 +530,5 @@ fn a_recording_the_disk_cannot_take_is_refused_and_counted() {
     assert!(recordings_in(&dir)
         .iter()
         .all(|p| !p.to_string_lossy().ends_with(".pcapng")));
-    d.drain_and_stop(Duration::ZERO);
-    let _ = std::fs::remove_dir_all(&dir);
+    finish(d, &dir);
 }
