@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use control::daemon::Daemon;
 use control::sip::{body, Message};
 use relay::record::PrivateKey;
-use relay::srtp::{MasterKey, SrtpContext, Suite};
+use relay::srtp::{MasterKey, Suite};
 use sip_common::msg;
-use sip_common::net::{ctx, relay_side, sdp};
+use sip_common::net::{ctx, relay_side, sdp, through_packet};
 
 const SUITE: Suite = Suite::AesCm128HmacSha1_80;
 
@@ -171,21 +171,21 @@ fn call(edge: SocketAddr, caller: &Phone, callee: &Phone, id: &str, n: u16) -> S
     let (mut a_tx, mut b_rx) = (ctx(SUITE, &a_key), ctx(SUITE, &b_rx_key));
     let (mut b_tx, mut a_rx) = (ctx(SUITE, &b_key), ctx(SUITE, &a_rx_key));
     for seq in 0..n {
-        through(
+        through_packet(
             &caller.media,
             &mut a_tx,
             relay_for_a,
             &callee.media,
             &mut b_rx,
-            seq,
+            &zero_rtp(seq),
         );
-        through(
+        through_packet(
             &callee.media,
             &mut b_tx,
             relay_for_b,
             &caller.media,
             &mut a_rx,
-            seq + 500,
+            &zero_rtp(seq + 500),
         );
     }
     std::thread::sleep(Duration::from_millis(100));
@@ -199,24 +199,14 @@ fn call(edge: SocketAddr, caller: &Phone, callee: &Phone, id: &str, n: u16) -> S
     }
 }
 
-/// One packet with sequence number `seq` from `from` through the relay to `at`.
-fn through(
-    from: &UdpSocket,
-    tx: &mut SrtpContext,
-    relay: SocketAddr,
-    at: &UdpSocket,
-    rx: &mut SrtpContext,
-    seq: u16,
-) {
-    let mut p = vec![0u8; 172 + 10];
+/// An RTP packet with sequence number `seq` and 160 zero bytes of payload (so that the
+/// plaintext is easy to look for on disk).
+fn zero_rtp(seq: u16) -> Vec<u8> {
+    let mut p = vec![0u8; 172];
     p[0] = 0x80;
     p[2..4].copy_from_slice(&seq.to_be_bytes());
     p[8..12].copy_from_slice(&[0, 0, 0, 7]);
-    let n = tx.protect(&mut p, 172).unwrap();
-    from.send_to(&p[..n], relay).unwrap();
-    let mut buf = [0u8; 2048];
-    let (n, _) = at.recv_from(&mut buf).expect("relayed");
-    assert_eq!(rx.unprotect(&mut buf[..n]).unwrap(), 172);
+    p
 }
 
 /// Complete recordings (renamed `.pcapng`), waiting up to 3 s for `n` of them.

@@ -229,8 +229,19 @@ pub fn through(
     rx: &mut SrtpContext,
     seq: u16,
 ) {
-    let plain = rtp(seq);
-    let mut p = plain.clone();
+    through_packet(from, tx, relay, at, rx, &rtp(seq));
+}
+
+/// [`through`] with the RTP packet `plain` of the caller's making.
+pub fn through_packet(
+    from: &UdpSocket,
+    tx: &mut SrtpContext,
+    relay: SocketAddr,
+    at: &UdpSocket,
+    rx: &mut SrtpContext,
+    plain: &[u8],
+) {
+    let mut p = plain.to_vec();
     p.resize(plain.len() + 32, 0);
     let n = tx.protect(&mut p, plain.len()).unwrap();
     from.send_to(&p[..n], relay).unwrap();
@@ -239,5 +250,5 @@ pub fn through(
     let m = rx
         .unprotect(&mut buf[..n])
         .expect("decrypts with the key the relay signalled");
-    assert_eq!(&buf[..m], &plain[..]);
+    assert_eq!(&buf[..m], plain);
 }
