@@ -9,52 +9,20 @@ mod sip_common;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use control::sip::deposit::Deposit;
-use control::sip::media::MediaFailure;
+use control::sip::deposit::RedirectPolicy;
+use sip_common::deposit::{DepositLog, FakeDeposit};
 use sip_common::{fake_proxy, feed, msg, parsed, status_of, udp};
 
-#[derive(Default)]
-struct Log {
-    started: Vec<(String, String)>,
-    stopped: Vec<String>,
-    active: Vec<String>,
-    finished: Vec<String>,
-}
-
-struct FakeDeposit(Arc<Mutex<Log>>);
-
-impl Deposit for FakeDeposit {
-    fn mailbox_for(&self, ruri_user: &str) -> Option<Option<String>> {
-        let user = ruri_user.strip_prefix("vm-")?;
-        Some((user == "bob").then(|| "bob".to_string()))
-    }
-    fn start(
-        &mut self,
-        call_id: &str,
-        _from_tag: &str,
-        _to_tag: &str,
-        mailbox: &str,
-        _sdp: &[u8],
-        identity: &str,
-    ) -> Result<Vec<u8>, MediaFailure> {
-        let mut l = self.0.lock().unwrap();
-        assert!(identity.contains("sip:alice@127.0.0.1"), "{identity}");
-        l.started.push((call_id.into(), mailbox.into()));
-        l.active.push(call_id.into());
-        Ok(b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/SAVP 0\r\n".to_vec())
-    }
-    fn stop(&mut self, call_id: &str) {
-        let mut l = self.0.lock().unwrap();
-        l.stopped.push(call_id.into());
-        l.active.retain(|c| c != call_id);
-        l.finished.retain(|c| c != call_id);
-    }
-    fn active(&self, call_id: &str) -> bool {
-        self.0.lock().unwrap().active.iter().any(|c| c == call_id)
-    }
-    fn finished(&self) -> Vec<String> {
-        self.0.lock().unwrap().finished.clone()
-    }
+/// The fake deposit back end: bob's mailbox only, never a redirect; every call comes
+/// from alice.
+fn bob_deposit(log: &Arc<Mutex<DepositLog>>) -> Box<FakeDeposit> {
+    Box::new(FakeDeposit {
+        log: log.clone(),
+        policies: [("bob".to_string(), RedirectPolicy::default())].into(),
+        fixed: None,
+        fail: false,
+        identity: Some("sip:alice@127.0.0.1"),
+    })
 }
 
 const CALLER: &str = "127.0.0.1:5071";
@@ -84,8 +52,8 @@ fn in_dialog(method: &str, call: &str, branch: &str, cseq: u32, to_tag: &str) ->
 #[test]
 fn deposit_dialog_is_answered_by_the_proxy() {
     let (mut p, anchor) = fake_proxy();
-    let log = Arc::new(Mutex::new(Log::default()));
-    p.set_deposit(Box::new(FakeDeposit(log.clone())));
+    let log = Arc::new(Mutex::new(DepositLog::default()));
+    p.set_deposit(bob_deposit(&log));
     let from = udp(CALLER);
 
     let out = feed(&mut p, &invite("vm-bob", "c1", "z9hG4bK1", SDP), &from);
@@ -94,10 +62,14 @@ fn deposit_dialog_is_answered_by_the_proxy() {
     let to_tag = ok.to().unwrap().tag().unwrap().to_string();
     assert!(ok.get("contact").unwrap().contains("vm-bob@127.0.0.1:5060"));
     assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 30000"));
-    assert_eq!(
-        log.lock().unwrap().started,
-        vec![("c1".to_string(), "bob".to_string())]
-    );
+    let started: Vec<_> = log
+        .lock()
+        .unwrap()
+        .started
+        .iter()
+        .map(|(call, mailbox, _)| (call.clone(), mailbox.clone()))
+        .collect();
+    assert_eq!(started, vec![("c1".to_string(), "bob".to_string())]);
     assert!(anchor.lock().unwrap().offers.is_empty(), "not routed");
 
     // A retransmission gets the same 200; nothing starts twice.
@@ -130,8 +102,8 @@ fn deposit_dialog_is_answered_by_the_proxy() {
 #[test]
 fn unknown_mailbox_missing_sdp_and_other_users() {
     let (mut p, anchor) = fake_proxy();
-    let log = Arc::new(Mutex::new(Log::default()));
-    p.set_deposit(Box::new(FakeDeposit(log.clone())));
+    let log = Arc::new(Mutex::new(DepositLog::default()));
+    p.set_deposit(bob_deposit(&log));
     let from = udp(CALLER);
     let out = feed(&mut p, &invite("vm-nobody", "c2", "z9hG4bK5", SDP), &from);
     assert_eq!(status_of(&out), Some(404), "{out:?}");
@@ -147,8 +119,8 @@ fn unknown_mailbox_missing_sdp_and_other_users() {
 #[test]
 fn maximum_length_ends_the_call_with_a_bye() {
     let (mut p, _) = fake_proxy();
-    let log = Arc::new(Mutex::new(Log::default()));
-    p.set_deposit(Box::new(FakeDeposit(log.clone())));
+    let log = Arc::new(Mutex::new(DepositLog::default()));
+    p.set_deposit(bob_deposit(&log));
     let from = udp(CALLER);
     let out = feed(&mut p, &invite("vm-bob", "c5", "z9hG4bK8", SDP), &from);
     assert_eq!(status_of(&out), Some(200));

@@ -10,80 +10,16 @@
 
 mod sip_common;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use control::call::crypto::fresh_key;
-use control::sip::deposit::{Deposit, RedirectPolicy};
-use control::sip::media::MediaFailure;
+use control::sip::deposit::RedirectPolicy;
 use control::sip::proxy::DepositReason;
 use control::sip::Message;
 use relay::srtp::Suite;
+use sip_common::deposit::{DepositLog, FakeDeposit};
 use sip_common::net::*;
-
-#[derive(Default)]
-struct Log {
-    /// (call id, mailbox, the caller's SDP as the deposit got it)
-    started: Vec<(String, String, String)>,
-    stopped: Vec<String>,
-    active: Vec<String>,
-}
-
-/// Mailboxes by user (id = user) with their policies; `fail` makes every start fail.
-struct FakeDeposit {
-    log: Arc<Mutex<Log>>,
-    policies: HashMap<String, RedirectPolicy>,
-    fixed: Option<String>,
-    fail: bool,
-}
-
-const DEPOSIT_SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30000 RTP/SAVP 0\r\n";
-
-impl Deposit for FakeDeposit {
-    fn mailbox_for(&self, ruri_user: &str) -> Option<Option<String>> {
-        let user = ruri_user.strip_prefix("vm-")?;
-        Some(self.mailbox_of(user))
-    }
-    fn start(
-        &mut self,
-        call_id: &str,
-        _from_tag: &str,
-        _to_tag: &str,
-        mailbox: &str,
-        sdp: &[u8],
-        _identity: &str,
-    ) -> Result<Vec<u8>, MediaFailure> {
-        if self.fail {
-            return Err(MediaFailure("disk short of space".into()));
-        }
-        let mut l = self.log.lock().unwrap();
-        l.started.push((
-            call_id.into(),
-            mailbox.into(),
-            String::from_utf8_lossy(sdp).into_owned(),
-        ));
-        l.active.push(call_id.into());
-        Ok(DEPOSIT_SDP.as_bytes().to_vec())
-    }
-    fn stop(&mut self, call_id: &str) {
-        let mut l = self.log.lock().unwrap();
-        l.stopped.push(call_id.into());
-        l.active.retain(|c| c != call_id);
-    }
-    fn active(&self, call_id: &str) -> bool {
-        self.log.lock().unwrap().active.iter().any(|c| c == call_id)
-    }
-    fn mailbox_of(&self, user: &str) -> Option<String> {
-        self.policies.contains_key(user).then(|| user.to_string())
-    }
-    fn redirect_policy(&self, mailbox: &str) -> RedirectPolicy {
-        self.policies.get(mailbox).copied().unwrap_or_default()
-    }
-    fn is_fixed_uri(&self, ruri_user: &str) -> bool {
-        self.fixed.as_deref() == Some(ruri_user)
-    }
-}
 
 fn policy(no_answer: bool, busy: bool, unavailable: bool) -> RedirectPolicy {
     RedirectPolicy {
@@ -95,15 +31,20 @@ fn policy(no_answer: bool, busy: bool, unavailable: bool) -> RedirectPolicy {
 }
 
 /// A network with bob registered at BOB1 and a deposit back end knowing `mailboxes`.
-fn net_with(base: u16, mailboxes: &[(&str, RedirectPolicy)], fail: bool) -> (Net, Arc<Mutex<Log>>) {
+fn net_with(
+    base: u16,
+    mailboxes: &[(&str, RedirectPolicy)],
+    fail: bool,
+) -> (Net, Arc<Mutex<DepositLog>>) {
     let mut net = Net::new(base, &[]);
     net.register("bob", BOB1);
-    let log = Arc::new(Mutex::new(Log::default()));
+    let log = Arc::new(Mutex::new(DepositLog::default()));
     net.proxy.set_deposit(Box::new(FakeDeposit {
         log: log.clone(),
         policies: mailboxes.iter().map(|(u, p)| (u.to_string(), *p)).collect(),
         fixed: Some("voicemail".into()),
         fail,
+        identity: None,
     }));
     (net, log)
 }
@@ -263,12 +204,13 @@ fn callee_answer_racing_the_cancel_is_acked_and_ended() {
 fn unavailable_and_a_refused_deposit() {
     // Bob is not registered at all (another user is): deposit at once.
     let mut net = Net::new(14600, &[]);
-    let log = Arc::new(Mutex::new(Log::default()));
+    let log = Arc::new(Mutex::new(DepositLog::default()));
     net.proxy.set_deposit(Box::new(FakeDeposit {
         log: log.clone(),
         policies: [("bob".to_string(), policy(false, false, true))].into(),
         fixed: None,
         fail: false,
+        identity: None,
     }));
     let out = net.send(ALICE, &invite("un-1", "z9hG4bKu1", 1, None, &offer()));
     assert_eq!(only(&out, ALICE).code(), Some(200));

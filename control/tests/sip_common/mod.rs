@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod deposit;
 pub mod net;
 
 use std::net::SocketAddr;
