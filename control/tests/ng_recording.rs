@@ -70,10 +70,7 @@ fn recording_is_sealed_to_the_operator_key() {
     let r = rec(&mut c, "start recording", "nope");
     assert_eq!(s(&r, "result"), "error", "{r:?}");
 
-    for seq in 0..10u16 {
-        call.a_to_b(seq);
-        call.b_to_a(seq);
-    }
+    call.both_ways(0..10, 0);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(s(&rec(&mut c, "stop recording", "rec-1"), "result"), "ok");
 
@@ -181,6 +178,14 @@ impl SdesCall {
         assert_eq!(self.b_rx.unprotect(&mut buf[..n]).unwrap(), 172);
     }
 
+    /// For each of `seqs`: a → b with it, then b → a with it plus `b_offset`.
+    fn both_ways(&mut self, seqs: std::ops::Range<u16>, b_offset: u16) {
+        for seq in seqs {
+            self.a_to_b(seq);
+            self.b_to_a(seq + b_offset);
+        }
+    }
+
     /// b → a with sequence number `seq`, checked on arrival.
     fn b_to_a(&mut self, seq: u16) {
         let mut buf = [0u8; 2048];
@@ -285,10 +290,7 @@ fn record_call_and_early_start_begin_at_the_answer() {
     for r in [&offered, &answered] {
         assert!(!s(r, "warning").contains("record"), "{r:?}");
     }
-    for seq in 0..10 {
-        call.a_to_b(seq);
-        call.b_to_a(seq + 100);
-    }
+    call.both_ways(0..10, 100);
     std::thread::sleep(Duration::from_millis(200));
     let r = c.cmd(
         Value::dict()
@@ -307,10 +309,7 @@ fn record_call_and_early_start_begin_at_the_answer() {
         let r = rec(c, "start recording", "rc-2");
         assert_eq!(s(&r, "result"), "ok", "{r:?}");
     });
-    for seq in 0..5 {
-        call.a_to_b(seq);
-        call.b_to_a(seq);
-    }
+    call.both_ways(0..5, 0);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(s(&rec(&mut c, "stop recording", "rc-2"), "result"), "ok");
     let files = recordings_in(&dir);
@@ -347,10 +346,7 @@ fn a_call_dropped_for_idle_media_closes_its_recording() {
     let (dir, key, d) = recording_daemon("ngrec-idle", 59200, |c| c.media.idle_timeout = 1);
     let mut c = Client::new(&d);
     let (mut call, _, _) = SdesCall::set_up(&mut c, "idle-1", &["record-call"], None, |_| {});
-    for seq in 0..5 {
-        call.a_to_b(seq);
-        call.b_to_a(seq);
-    }
+    call.both_ways(0..5, 0);
     // No more media: the relay drops the call after about a second, and the recording is
     // closed and renamed complete without any signalling.
     let deadline = std::time::Instant::now() + Duration::from_secs(8);
@@ -383,10 +379,7 @@ fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
     let mut c = Client::new(&d);
     let (mut call, offered, answered) =
         SdesCall::set_up(&mut c, "rk-1", &["record-call"], None, |_| {});
-    for seq in 0..5 {
-        call.a_to_b(seq);
-        call.b_to_a(seq + 100);
-    }
+    call.both_ways(0..5, 100);
     // A re-INVITE in which both endpoints change their keys.
     let a_key2 = MasterKey::new(Suite::AesCm128HmacSha1_80, &[9; 16], &[10; 14]).unwrap();
     let b_key2 = MasterKey::new(Suite::AesCm128HmacSha1_80, &[11; 16], &[12; 14]).unwrap();
@@ -417,10 +410,7 @@ fn a_recorded_call_re_keyed_by_a_re_invite_stays_recorded() {
     if old_a.unwrap().1.key() != relay_key_a.key() {
         call.a_rx = ctx(&relay_key_a);
     }
-    for seq in 5..10 {
-        call.a_to_b(seq);
-        call.b_to_a(seq + 100);
-    }
+    call.both_ways(5..10, 100);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(s(&rec(&mut c, "stop recording", "rk-1"), "result"), "ok");
     let files = recordings_in(&dir);

@@ -127,6 +127,23 @@ fn mailbox(owner: &str, key: &str) -> Value {
     json!({"owner": owner, "public_key": key})
 }
 
+/// A daemon with the API on (see `config`) in `dir`, and mailbox `id` of `owner` created
+/// through the API (201) holding one message of `packets` packets, whose bytes come back.
+fn api_with_message(
+    dir: &Path,
+    port_min: u16,
+    id: &str,
+    owner: &str,
+    packets: u16,
+) -> (Daemon, SocketAddr, Vec<u8>) {
+    let d = Daemon::start(&config(port_min, dir)).unwrap();
+    let a = d.vm_api().unwrap().addr();
+    let r = put_mailbox(a, id, owner, &key());
+    assert_eq!(r.status, 201);
+    let bytes = record(&d.voicemail().unwrap().lock().unwrap(), id, packets);
+    (d, a, bytes)
+}
+
 /// `PUT /v1/mailboxes/{id}` as the admin: mailbox `id` of `owner` with public key `key`.
 fn put_mailbox(a: SocketAddr, id: &str, owner: &str, key: &str) -> Response {
     call(
@@ -374,12 +391,7 @@ fn admin_provisions_and_owners_see_only_their_own() {
 #[test]
 fn bad_requests_are_refused_counted_and_lose_nothing() {
     let dir = tempdir("bad");
-    let d = Daemon::start(&config(46120, &dir)).unwrap();
-    let a = d.vm_api().unwrap().addr();
-    let store = d.voicemail().unwrap().clone();
-    let r = put_mailbox(a, "box", "sip:alice@example.org", &key());
-    assert_eq!(r.status, 201);
-    let bytes = record(&store.lock().unwrap(), "box", 10);
+    let (d, a, bytes) = api_with_message(&dir, 46120, "box", "sip:alice@example.org", 10);
     let json_before = std::fs::read(dir.join("mailboxes.json")).unwrap();
     let auth = format!("Authorization: Bearer {TOKEN}\r\n");
     let alice = format!(
@@ -577,13 +589,8 @@ fn token_file_and_configuration_checks() {
 #[test]
 fn large_messages_stream_to_several_clients_at_once() {
     let dir = tempdir("large");
-    let d = Daemon::start(&config(46180, &dir)).unwrap();
-    let a = d.vm_api().unwrap().addr();
-    let store = d.voicemail().unwrap().clone();
-    let r = put_mailbox(a, "big", "sip:bob@example.org", &key());
-    assert_eq!(r.status, 201);
     // About 1.2 MB: larger than one socket buffer's worth of writes.
-    let bytes = record(&store.lock().unwrap(), "big", 6000);
+    let (d, a, bytes) = api_with_message(&dir, 46180, "big", "sip:bob@example.org", 6000);
     assert!(bytes.len() > 1_000_000);
     let r = call(a, "GET", "/v1/mailboxes/big/messages", Auth::Admin, None);
     let msg = r.json()["messages"][0]["id"].as_str().unwrap().to_string();
