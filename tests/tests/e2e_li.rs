@@ -13,10 +13,10 @@ use std::time::Duration;
 use srtpgate_tests::e2e::baresip::{talk_call, Baresip, UserAgent};
 use srtpgate_tests::e2e::li::{activate_task, x1, Agency};
 use srtpgate_tests::e2e::media::ToneReport;
-use srtpgate_tests::e2e::process::{run_in_workdir, wait_until, Workdir};
+use srtpgate_tests::e2e::process::{run_in_workdir, Workdir};
 use srtpgate_tests::e2e::relay::{metrics_page, start_srtpgate_with_config, EdgePorts, Metrics};
 use srtpgate_tests::e2e::scenario::{CALLEE_TONE_HZ, CALLER_TONE_HZ};
-use srtpgate_tests::e2e::sip_edge::ng_calls;
+use srtpgate_tests::e2e::sip_edge::wait_no_calls;
 use srtpgate_tests::e2e::wav::Wav;
 use srtpgate_tests::e2e::{ports, Context, E2eError, Result};
 
@@ -98,21 +98,13 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     }
     let sent_before = packets_sent(metrics)?;
     talk_call(&mut a, &mut b, &ports.uri("bob"), TALK)?;
-    wait_until(
-        "the target call to end in the relay",
-        Duration::from_secs(5),
-        || Ok((ng_calls(ng)? == 0).then_some(())),
-    )?;
+    wait_no_calls(ng, "the target call to end in the relay")?;
     let relayed = packets_sent(metrics)? - sent_before;
     // Delivery runs behind the worker (tap polling, destination thread).
     std::thread::sleep(Duration::from_millis(500));
     let sent_mid = packets_sent(metrics)?;
     talk_call(&mut b, &mut c, &ports.uri("carol"), TALK)?;
-    wait_until(
-        "the second call to end in the relay",
-        Duration::from_secs(5),
-        || Ok((ng_calls(ng)? == 0).then_some(())),
-    )?;
+    wait_no_calls(ng, "the second call to end in the relay")?;
     let relayed_other = packets_sent(metrics)? - sent_mid;
     std::thread::sleep(Duration::from_millis(500));
     a.stop();

@@ -55,10 +55,8 @@ fn pcap_rtp_payloads(b: &[u8]) -> Result<Vec<Vec<u8>>> {
 fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = VmPlay::locate()?;
-    let key = wd.path().join("bob.key");
-    let public = vm.keygen(&key)?;
-    let wrong = wd.path().join("other.key");
-    vm.keygen(&wrong)?;
+    let (key, public) = vm.key_pair(wd.path(), "bob.key")?;
+    let (wrong, _) = vm.key_pair(wd.path(), "other.key")?;
     let data = wd.path().join("voicemail");
 
     let ports = EdgePorts::allocate()?;
@@ -73,8 +71,7 @@ fn run(wd: &Workdir, max_len: u64, media: MediaEnc) -> Result<Vec<String>> {
         start_srtpgate_with_config(wd, &ports, &cfg, Metrics::Off, "info,control=debug")?;
 
     let ua = UserAgent::new("alice", CALLER_TONE_HZ, media, false);
-    let mut a = Baresip::start(wd, &ua)?;
-    a.register(ports.registrar(), Duration::from_secs(5))?;
+    let mut a = Baresip::start_registered(wd, &ua, ports.registrar())?;
 
     // An unknown mailbox: refused, nothing stored.
     a.dial(&ports.uri("vm-nobody"))?;

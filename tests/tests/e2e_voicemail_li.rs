@@ -28,8 +28,7 @@ const GREETING_HZ: f64 = 600.0;
 fn run(wd: &Workdir) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = VmPlay::locate()?;
-    let key = wd.path().join("bob.key");
-    let public = vm.keygen(&key)?;
+    let (key, public) = vm.key_pair(wd.path(), "bob.key")?;
     let greeting = wd.path().join("greeting.wav");
     fs::write(&greeting, tone_wav(GREETING_HZ, 1.0))?;
 
@@ -53,8 +52,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     activate_task(admin, TOKEN, agency.addr, DID, XID, "sip:alice@127.0.0.1")?;
 
     let ua = UserAgent::sdes("alice", CALLER_TONE_HZ, false);
-    let mut a = Baresip::start(wd, &ua)?;
-    a.register(ports.registrar(), Duration::from_secs(5))?;
+    let mut a = Baresip::start_registered(wd, &ua, ports.registrar())?;
     a.dial_established(&ports.uri("vm-bob"))?;
     a.talk_and_hang_up(Duration::from_secs(3))?;
     std::thread::sleep(Duration::from_millis(800));

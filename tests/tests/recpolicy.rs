@@ -15,7 +15,7 @@ use srtpgate_tests::e2e::media::ToneReport;
 use srtpgate_tests::e2e::process::{run_in_workdir, wait_until, Workdir};
 use srtpgate_tests::e2e::relay::{start_srtpgate_with_config, EdgePorts, Metrics};
 use srtpgate_tests::e2e::scenario::{CALLEE_TONE_HZ, CALLER_TONE_HZ};
-use srtpgate_tests::e2e::sip_edge::ng_calls;
+use srtpgate_tests::e2e::sip_edge::wait_no_calls;
 use srtpgate_tests::e2e::voicemail::{no_tone_in_clear, stored_files as recordings, VmPlay};
 use srtpgate_tests::e2e::{Context, E2eError, Result};
 
@@ -25,10 +25,8 @@ const CAROL_TONE_HZ: u32 = 880;
 fn run(wd: &Workdir) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = VmPlay::locate()?;
-    let key = wd.path().join("operator.key");
-    let public = vm.keygen(&key)?;
-    let wrong = wd.path().join("other.key");
-    vm.keygen(&wrong)?;
+    let (key, public) = vm.key_pair(wd.path(), "operator.key")?;
+    let (wrong, _) = vm.key_pair(wd.path(), "other.key")?;
     let data = wd.path().join("data");
 
     let ports = EdgePorts::allocate()?;
@@ -58,11 +56,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     )?;
     notes.push("alice → bob: one recording, closed after the hang-up".into());
     talk_call(&mut b, &mut c, &ports.uri("carol"), TALK)?;
-    wait_until(
-        "bob's call with carol to end in the relay",
-        Duration::from_secs(5),
-        || Ok((ng_calls(ngaddr)? == 0).then_some(())),
-    )?;
+    wait_no_calls(ngaddr, "bob's call with carol to end in the relay")?;
     std::thread::sleep(Duration::from_millis(500));
     a.stop();
     b.stop();

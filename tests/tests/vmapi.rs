@@ -112,11 +112,21 @@ fn expect(a: &Answer, status: u16, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// bob lists his messages.
+fn bobs_listing(api: SocketAddr) -> Result<Answer> {
+    http(
+        api,
+        "GET",
+        "/v1/mailboxes/bob/messages",
+        Auth::User("bob"),
+        "",
+    )
+}
+
 fn run(wd: &Workdir) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = VmPlay::locate()?;
-    let key = wd.path().join("bob.key");
-    let public = vm.keygen(&key)?;
+    let (key, public) = vm.key_pair(wd.path(), "bob.key")?;
     let data = wd.path().join("voicemail");
 
     let ports = EdgePorts::allocate()?;
@@ -164,13 +174,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
     // bob lists his mailbox (the message appears once the deposit is closed).
     let mut list = Value::Null;
     wait_until("the message to be listed", Duration::from_secs(5), || {
-        let a = http(
-            api,
-            "GET",
-            "/v1/mailboxes/bob/messages",
-            Auth::User("bob"),
-            "",
-        )?;
+        let a = bobs_listing(api)?;
         expect(&a, 200, "bob listing his messages")?;
         list = a.json()?["messages"].clone();
         Ok(list.as_array().is_some_and(|l| !l.is_empty()).then_some(()))
@@ -215,13 +219,7 @@ fn run(wd: &Workdir) -> Result<Vec<String>> {
         200,
         "bob deleting his message",
     )?;
-    let a = http(
-        api,
-        "GET",
-        "/v1/mailboxes/bob/messages",
-        Auth::User("bob"),
-        "",
-    )?;
+    let a = bobs_listing(api)?;
     if a.json()?["messages"] != serde_json::json!([]) {
         return Err(E2eError::new("the message is still listed after deletion"));
     }

@@ -63,8 +63,7 @@ fn greeting_file(wd: &Workdir, kind: GreetingFile) -> Result<PathBuf> {
 fn run(wd: &Workdir, media: MediaEnc, kind: GreetingFile) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let vm = VmPlay::locate()?;
-    let key = wd.path().join("bob.key");
-    let public = vm.keygen(&key)?;
+    let (key, public) = vm.key_pair(wd.path(), "bob.key")?;
     let data = wd.path().join("voicemail");
     let greeting = greeting_file(wd, kind)?;
 
@@ -82,8 +81,7 @@ fn run(wd: &Workdir, media: MediaEnc, kind: GreetingFile) -> Result<Vec<String>>
         start_srtpgate_with_config(wd, &ports, &cfg, Metrics::Off, "info,control=debug")?;
 
     let ua = UserAgent::new("alice", CALLER_TONE_HZ, media, false);
-    let mut a = Baresip::start(wd, &ua)?;
-    a.register(ports.registrar(), Duration::from_secs(5))?;
+    let mut a = Baresip::start_registered(wd, &ua, ports.registrar())?;
     a.dial_established(&ports.uri("vm-bob"))?;
     // Greeting (1 s) and beep (0.4 s) play while the caller already talks; 4 s in all.
     a.talk_and_hang_up(Duration::from_secs(4))?;

@@ -34,9 +34,7 @@ const TALK_SECS: f64 = 3.0;
 
 fn phone(wd: &Workdir, user: &str, ports: &EdgePorts) -> Result<Baresip> {
     let ua = UserAgent::sdes(user, CALLER_TONE_HZ, false);
-    let mut p = Baresip::start(wd, &ua)?;
-    p.register(ports.registrar(), Duration::from_secs(5))?;
-    Ok(p)
+    Baresip::start_registered(wd, &ua, ports.registrar())
 }
 
 const TOKEN: &str = "e2e-vmroute-li-admin-token-0123456789";
@@ -76,8 +74,7 @@ fn run(wd: &Workdir, mode: Mode) -> Result<Vec<String>> {
     let (busy, li) = (mode == Mode::Busy, mode == Mode::Intercepted);
     let mut notes = Vec::new();
     let vm = VmPlay::locate()?;
-    let key = wd.path().join("mailbox.key");
-    let public = vm.keygen(&key)?;
+    let (key, public) = vm.key_pair(wd.path(), "mailbox.key")?;
     let data = wd.path().join("voicemail");
 
     let ports = EdgePorts::allocate()?;

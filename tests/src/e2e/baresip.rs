@@ -408,6 +408,14 @@ impl Baresip {
         })
     }
 
+    /// [`start`](Self::start)s the phone and [`register`](Self::register)s it at
+    /// `registrar` without credentials, waiting up to 5 s for `REGISTER_OK`.
+    pub fn start_registered(wd: &Workdir, ua: &UserAgent, registrar: SocketAddr) -> Result<Self> {
+        let mut p = Self::start(wd, ua)?;
+        p.register(registrar, Duration::from_secs(5))?;
+        Ok(p)
+    }
+
     /// The SIP address of this phone at `registrar`.
     pub fn aor(&self, registrar: SocketAddr) -> String {
         format!("sip:{}@{registrar}", self.ua.user)

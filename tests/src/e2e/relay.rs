@@ -99,14 +99,7 @@ impl Relay {
             }
         };
         let mut process = Child::spawn(wd, self.name(), cmd)?;
-        wait_until(
-            &format!("{} to answer ng ping on {ng}", self.name()),
-            Duration::from_secs(10),
-            || {
-                process.check_running()?;
-                Ok(ng::ping(ng, Duration::from_millis(100))?.then_some(()))
-            },
-        )?;
+        wait_ng_ready(&mut process, ng)?;
         Ok(RunningRelay {
             relay: self.clone(),
             ng,
@@ -115,6 +108,19 @@ impl Relay {
             process,
         })
     }
+}
+
+/// Waits up to 10 s until the relay `process` answers an ng `ping` on `ng`; the process
+/// exiting first is an error.
+fn wait_ng_ready(process: &mut Child, ng: SocketAddr) -> Result<()> {
+    wait_until(
+        &format!("{} to answer ng ping on {ng}", process.name()),
+        Duration::from_secs(10),
+        || {
+            process.check_running()?;
+            Ok(ng::ping(ng, Duration::from_millis(100))?.then_some(()))
+        },
+    )
 }
 
 /// A relay that answered `ping`.
@@ -217,14 +223,7 @@ pub fn start_srtpgate_with_config(
     cmd.env("SRTPGATE_LOG", log).env("NO_COLOR", "1");
     let mut process = Child::spawn(wd, "srtpgate", cmd)?;
     let ng = ports.ng;
-    wait_until(
-        "srtpgate to answer ng ping",
-        Duration::from_secs(10),
-        || {
-            process.check_running()?;
-            Ok(ng::ping(ng, Duration::from_millis(100))?.then_some(()))
-        },
-    )?;
+    wait_ng_ready(&mut process, ng)?;
     Ok(RunningRelay {
         relay,
         ng,

@@ -16,7 +16,7 @@ use super::baresip::{Baresip, MediaEnc, UserAgent};
 use super::capture::{Capture, Datagram};
 use super::checks::{self, CallFacts};
 use super::media::{is_rtcp, parse_rtp, ToneReport};
-use super::process::Workdir;
+use super::process::{wait_until, Workdir};
 use super::relay::{start_srtpgate_with_config, EdgePorts, Metrics, RunningRelay};
 use super::scenario::{CALLEE_TONE_HZ, CALLER_TONE_HZ};
 use super::wav::Wav;
@@ -282,6 +282,13 @@ pub fn ng_calls(ng: SocketAddr) -> Result<usize> {
         rest = tail.get(len..).unwrap_or("");
     }
     Ok(count)
+}
+
+/// Waits up to 5 s until the relay at `ng` holds no call (`what` names the wait).
+pub fn wait_no_calls(ng: SocketAddr, what: &str) -> Result<()> {
+    wait_until(what, Duration::from_secs(5), || {
+        Ok((ng_calls(ng)? == 0).then_some(()))
+    })
 }
 
 fn is_relay(r: &RunningRelay, a: SocketAddrV4) -> bool {

@@ -43,6 +43,14 @@ impl VmPlay {
         Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
     }
 
+    /// [`keygen`](Self::keygen) into `<dir>/<name>`: returns the private key's path and
+    /// the public key.
+    pub fn key_pair(&self, dir: &Path, name: &str) -> Result<(PathBuf, String)> {
+        let key = dir.join(name);
+        let public = self.keygen(&key)?;
+        Ok((key, public))
+    }
+
     /// `vm-play --key KEY MSG EXTRA... OUT`, whatever its exit status.
     fn run(&self, key: &Path, msg: &Path, extra: &[&str], out: &Path) -> Result<Output> {
         Command::new(&self.bin)
