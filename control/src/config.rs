@@ -197,7 +197,7 @@ impl Default for MediaConfig {
             port_max: 39999,
             workers: 0,
             pin: true,
-            backend: "uring".into(),
+            backend: "batch".into(),
             idle_timeout: 60,
             strict_source: false,
             coalesce_us: relay::engine::DEFAULT_COALESCE.as_micros() as u64,

@@ -35,8 +35,8 @@ struct Cli {
     /// Media worker threads, 0 for one per core [default: 0].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Media I/O backend: uring (falls back to batch where the kernel refuses it) or batch
-    /// [default: uring].
+    /// Media I/O backend: batch, or uring (falls back to batch where the kernel refuses it)
+    /// [default: batch].
     #[arg(long, value_name = "NAME")]
     backend: Option<String>,
     /// Receive coalescing window in µs while media flows, 0 to take every packet at once
