@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,8 @@ const SUITE: Suite = Suite::AesCm128HmacSha1_80;
 const SINKS: usize = 8;
 const MAX_ACTIVE: usize = 400;
 const TOTAL_CALLS: u32 = 2000;
+/// Packets sent per install, re-key or removal, at least, on average.
+const PACKETS_PER_OP: u64 = 4;
 
 /// Key for (call, generation, direction): 0 = endpoint→relay, 1 = relay→sink.
 fn key(call: u32, generation: u32, dir: u8) -> Vec<u8> {
@@ -126,8 +128,9 @@ fn flows_churn_under_traffic_without_misrouting() {
         .collect();
 
     let active: Arc<Mutex<Vec<Call>>> = Arc::new(Mutex::new(Vec::new()));
+    let sent_so_far = Arc::new(AtomicU64::new(0));
     let sender = {
-        let (stop, active) = (stop.clone(), active.clone());
+        let (stop, active, sent_so_far) = (stop.clone(), active.clone(), sent_so_far.clone());
         std::thread::spawn(move || {
             let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
             let mut ctxs: HashMap<u32, (SrtpContext, u16)> = HashMap::new();
@@ -151,6 +154,7 @@ fn flows_churn_under_traffic_without_misrouting() {
                     let _ = sock.send_to(&p[..n], SocketAddr::from(([127, 0, 0, 1], c.a.port)));
                     sent += 1;
                 }
+                sent_so_far.store(sent, Ordering::Relaxed);
                 std::thread::sleep(pause);
             }
             sent
@@ -168,6 +172,14 @@ fn flows_churn_under_traffic_without_misrouting() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while (created < TOTAL_CALLS || !active.lock().unwrap().is_empty()) && Instant::now() < deadline
     {
+        // The churn goes no faster than the traffic (a few packets per operation on
+        // average), so that a fast machine still churns under traffic.
+        let ops = u64::from(created + rekeyed + removed);
+        while sent_so_far.load(Ordering::Relaxed) < ops * PACKETS_PER_OP
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_micros(100));
+        }
         let n_active = active.lock().unwrap().len();
         let roll = next() % 10;
         if created < TOTAL_CALLS
