@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use control::daemon::Daemon;
-use control::ng::bencode::{decode, Value};
+
+mod ngkit;
+use control::ng::bencode::Value;
 use control::sdp::SessionDescription;
 use control::vm_api::rfc3339;
+use ngkit::Client;
 use relay::li::x3::{self, Direction, PduType};
 use relay::srtp::{MasterKey, Policy, SrtpContext, Suite};
 use serde_json::json;
@@ -105,42 +108,6 @@ fn start(dir: &std::path::Path, port_min: u16) -> Daemon {
     Daemon::start(&c).unwrap()
 }
 
-struct Ng {
-    sock: UdpSocket,
-    to: SocketAddr,
-    seq: u32,
-}
-
-impl Ng {
-    fn cmd(&mut self, dict: Value) -> Value {
-        self.seq += 1;
-        let mut d = format!("c{} ", self.seq).into_bytes();
-        d.extend_from_slice(&dict.encode());
-        self.sock.send_to(&d, self.to).unwrap();
-        let mut buf = vec![0u8; 65536];
-        let (n, _) = self.sock.recv_from(&mut buf).unwrap();
-        let sp = buf.iter().position(|b| *b == b' ').unwrap();
-        decode(&buf[sp + 1..n]).unwrap()
-    }
-}
-
-fn text(v: &Value, k: &str) -> String {
-    String::from_utf8(
-        v.get(k.as_bytes())
-            .and_then(|x| x.as_bytes())
-            .unwrap_or_default()
-            .to_vec(),
-    )
-    .unwrap()
-}
-
-fn sdp(port: u16, key: &MasterKey) -> String {
-    format!(
-        "v=0\r\no=- 42 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 {}\r\n",
-        key.to_inline()
-    )
-}
-
 fn relay_side(text: &str) -> (SocketAddr, MasterKey) {
     let sdp = SessionDescription::parse(text).unwrap();
     let m = &sdp.media[0];
@@ -177,7 +144,7 @@ struct CallMedia {
 }
 
 impl CallMedia {
-    fn new(ng: &mut Ng, call: &str, metadata: &str) -> CallMedia {
+    fn new(ng: &mut Client, call: &str, metadata: &str) -> CallMedia {
         let ep = || {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
             s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -192,20 +159,34 @@ impl CallMedia {
                 .with("call-id", call)
                 .with("from-tag", "tag-a")
                 .with("metadata", metadata)
-                .with("sdp", sdp(a.local_addr().unwrap().port(), &a_key).as_str()),
+                .with(
+                    "sdp",
+                    ngkit::sdp(
+                        a.local_addr().unwrap().port(),
+                        Some(("1 AES_CM_128_HMAC_SHA1_80", &a_key)),
+                    )
+                    .as_str(),
+                ),
         );
-        assert_eq!(text(&r, "result"), "ok", "{r:?}");
-        let offer_sdp = text(&r, "sdp");
+        assert_eq!(ngkit::s(&r, "result"), "ok", "{r:?}");
+        let offer_sdp = ngkit::s(&r, "sdp");
         let r = ng.cmd(
             Value::dict()
                 .with("command", "answer")
                 .with("call-id", call)
                 .with("from-tag", "tag-a")
                 .with("to-tag", "tag-b")
-                .with("sdp", sdp(b.local_addr().unwrap().port(), &b_key).as_str()),
+                .with(
+                    "sdp",
+                    ngkit::sdp(
+                        b.local_addr().unwrap().port(),
+                        Some(("1 AES_CM_128_HMAC_SHA1_80", &b_key)),
+                    )
+                    .as_str(),
+                ),
         );
-        assert_eq!(text(&r, "result"), "ok", "{r:?}");
-        let answer_sdp = text(&r, "sdp");
+        assert_eq!(ngkit::s(&r, "result"), "ok", "{r:?}");
+        let answer_sdp = ngkit::s(&r, "sdp");
         // Nothing about LI in what the proxy sees.
         for s in [&offer_sdp, &answer_sdp] {
             assert!(
@@ -266,14 +247,7 @@ fn target_call_delivered_both_ways_non_target_nothing_deactivation_stops() {
     let (agency_addr, got) = agency();
     let d = start(&dir, 46100);
     let admin = d.li_admin().unwrap().addr();
-    let mut ng = Ng {
-        sock: UdpSocket::bind("127.0.0.1:0").unwrap(),
-        to: d.ng_addr(),
-        seq: 0,
-    };
-    ng.sock
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    let mut ng = Client::new(&d);
     x1(
         admin,
         json!({"operation": "CreateDestination", "destinationDetails": {
@@ -354,7 +328,7 @@ fn target_call_delivered_both_ways_non_target_nothing_deactivation_stops() {
             .with("command", "delete")
             .with("call-id", "call-target"),
     );
-    assert_eq!(text(&r, "result"), "ok");
+    assert_eq!(ngkit::s(&r, "result"), "ok");
     assert_eq!(d.li_calls().unwrap().intercepted_calls(), 0);
     d.drain_and_stop(Duration::ZERO);
 }
@@ -366,14 +340,7 @@ fn delivery_stops_when_the_task_ends() {
     let (agency_addr, got) = agency();
     let d = start(&dir, 46300);
     let admin = d.li_admin().unwrap().addr();
-    let mut ng = Ng {
-        sock: UdpSocket::bind("127.0.0.1:0").unwrap(),
-        to: d.ng_addr(),
-        seq: 0,
-    };
-    ng.sock
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
+    let mut ng = Client::new(&d);
     x1(
         admin,
         json!({"operation": "CreateDestination", "destinationDetails": {
