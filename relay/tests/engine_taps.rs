@@ -7,7 +7,7 @@ mod li_common;
 use std::time::{Duration, Instant};
 
 use li_common::*;
-use relay::engine::{tap, Command, FlowSpec, PortShape, TapReceiver, TapWhat};
+use relay::engine::{tap, Command, FlowSpec, TapReceiver, TapWhat};
 
 /// Waits up to a second for one record; its bytes.
 fn next(rx: &TapReceiver) -> Option<Vec<u8>> {
@@ -26,14 +26,7 @@ fn next(rx: &TapReceiver) -> Option<Vec<u8>> {
 #[test]
 fn taps_attached_before_install_and_kept_across_reinstall() {
     let engine = engine(9);
-    let pa = engine
-        .allocate(0, None, PortShape::Single, 1)
-        .unwrap()
-        .ports[0];
-    let pb = engine
-        .allocate(0, Some(0), PortShape::Single, 1)
-        .unwrap()
-        .ports[0];
+    let (pa, pb) = port_pair(&engine);
     let (a, b) = (udp(), udp());
     // Taps before any flow: one kept, one detached again before the install.
     let (t1, r1) = tap(1, TapWhat::Plaintext, 0, 16);

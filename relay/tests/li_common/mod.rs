@@ -27,6 +27,19 @@ pub fn engine(slot: u16) -> Engine {
     .unwrap()
 }
 
+/// Two single ports on worker 0, no flows yet.
+pub fn port_pair(engine: &Engine) -> (LocalPort, LocalPort) {
+    let pa = engine
+        .allocate(0, None, PortShape::Single, 1)
+        .unwrap()
+        .ports[0];
+    let pb = engine
+        .allocate(0, Some(0), PortShape::Single, 1)
+        .unwrap()
+        .ports[0];
+    (pa, pb)
+}
+
 pub fn udp() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -60,14 +73,7 @@ pub struct Call {
 impl Call {
     pub fn new(slot: u16) -> Call {
         let engine = engine(slot);
-        let pa = engine
-            .allocate(0, None, PortShape::Single, 1)
-            .unwrap()
-            .ports[0];
-        let pb = engine
-            .allocate(0, Some(0), PortShape::Single, 1)
-            .unwrap()
-            .ports[0];
+        let (pa, pb) = port_pair(&engine);
         engine.install(pa, FlowSpec::plain(pb)).unwrap();
         engine.install(pb, FlowSpec::plain(pa)).unwrap();
         let (a, b) = (udp(), udp());
